@@ -1,0 +1,1 @@
+"""The API gateway: the only door for people and partner systems."""

@@ -1,0 +1,91 @@
+"""The gateway's Flask app factory."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from flask import Flask, g, request
+from flask_smorest import Api
+from swagger_ui_bundle import swagger_ui_path
+
+from gateway import errors
+from services.common.config import env, env_int
+from services.common.logs import correlation_id, new_correlation_id
+
+log = logging.getLogger("gateway")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; frame-ancestors 'none'")
+
+
+class PortalApi(Api):
+    """flask-smorest's Api, rendering errors as the API's error body."""
+
+    def handle_http_exception(self, error):
+        return errors.render_http_exception(error)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, static_folder=str(swagger_ui_path), static_url_path="/api/docs/static")
+    app.config.update(
+        API_TITLE="Customer portal API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/static/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "The public contract of the customer portal: the web portal, "
+                                    "partner systems and scripts all use this API and nothing else."},
+            "components": {"securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "An access token from POST /api/v1/auth/login."}}},
+        },
+        MAX_CONTENT_LENGTH=env_int("MAX_UPLOAD_BYTES"),
+        MAX_JSON_BYTES=env_int("MAX_JSON_BYTES"),
+        ACCESS_LOG=True,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config or {})
+    api = PortalApi(app)
+    errors.register(app)
+
+    from gateway.blueprints import admin, auth, health, me, meta
+
+    app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
+    for blp in (auth.blp, me.blp, admin.blp, meta.blp):
+        api.register_blueprint(blp)
+
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+        rid = request.headers.get("X-Request-ID", "")
+        g.request_id = rid if _REQUEST_ID.match(rid) else new_correlation_id()
+        correlation_id.set(g.request_id)
+        # A JSON body is small; only uploads may be large (PITFALLS 12).
+        if request.mimetype != "multipart/form-data":
+            request.max_content_length = app.config["MAX_JSON_BYTES"]
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = (
+            DOCS_CSP if request.path.startswith("/api/docs") else API_CSP)
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if response.mimetype == "application/json":
+            response.headers.setdefault("Cache-Control", "no-store")
+        if app.config["ACCESS_LOG"] and "started" in g:
+            log.info("%s %s %s", request.method, request.path, response.status_code, extra={
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - g.started) * 1000, 2)})
+        return response
+
+    return app

@@ -1,0 +1,18 @@
+"""The signed-in user's own profile."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from gateway.auth import caller, requires
+from gateway.rpc import answer, client
+from services.identity.schemas import UserOut
+
+blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="Your own profile.")
+
+
+@blp.route("", methods=["GET"])
+@requires()
+@blp.response(200, UserOut)
+def get_me():
+    """Who you are signed in as."""
+    return answer(client().call("identity", "get_me", caller=caller()))

@@ -1,0 +1,137 @@
+"""The caller context ``{user_id, customer_id, role}`` that travels with every RPC.
+
+The gateway authenticates a request, builds the context and signs it (HMAC, with an expiry no
+later than the call's deadline). Services trust only a signed context: nameko's context headers
+can be set by anyone who can publish (PITFALLS 9). A customer role without a customer_id is
+refused here, so no service can be asked for "all customers" by a customer.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import asdict, dataclass
+
+from nameko.extensions import DependencyProvider
+
+from services.common.errors import Forbidden, NotFound, Unauthenticated
+from services.common.keys import derive_key
+
+OPERATOR_ADMIN = "operator_admin"
+DISPATCHER = "dispatcher"
+CUSTOMER_ADMIN = "customer_admin"
+CUSTOMER_USER = "customer_user"
+API_KEY = "api_key"
+DRIVER = "driver"
+SERVICE = "service"          # a service acting on its own (timers, event handlers)
+ANONYMOUS = "anonymous"
+
+OPERATOR_ROLES = frozenset({OPERATOR_ADMIN, DISPATCHER})
+CUSTOMER_ROLES = frozenset({CUSTOMER_ADMIN, CUSTOMER_USER, API_KEY})
+ROLES = OPERATOR_ROLES | CUSTOMER_ROLES | {DRIVER, SERVICE, ANONYMOUS}
+
+CONTEXT_KEY = "caller"        # nameko context data key -> header ``nameko.caller``
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    role: str
+    user_id: str | None = None
+    customer_id: str | None = None
+    problem: str | None = None   # why a presented context was refused
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role in OPERATOR_ROLES
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role in CUSTOMER_ROLES
+
+    def require(self, *roles: str) -> "CallerContext":
+        """Refuse unless the caller is authenticated and holds one of ``roles`` (any, if none)."""
+        if self.problem:
+            raise Unauthenticated(self.problem)
+        if self.role == ANONYMOUS and ANONYMOUS not in roles:
+            raise Unauthenticated()
+        if roles and self.role not in roles:
+            raise Forbidden()
+        return self
+
+    def require_operator(self, *roles: str) -> "CallerContext":
+        return self.require(*(roles or OPERATOR_ROLES))
+
+    def scope(self, customer_id: str | None = None) -> str | None:
+        """The customer every query must be filtered by.
+
+        A customer caller is always held to its own customer: asking for another one answers
+        NotFound, exactly like an id that does not exist. Operator staff get the customer they
+        name, or None (all customers)."""
+        self.require()
+        if self.is_customer:
+            if customer_id is not None and customer_id != self.customer_id:
+                raise NotFound()
+            return self.customer_id
+        if self.is_operator or self.role == SERVICE:
+            return customer_id
+        raise Forbidden()
+
+
+def validate(ctx: CallerContext) -> None:
+    if ctx.role not in ROLES:
+        raise ValueError(f"unknown role {ctx.role!r}")
+    if ctx.role in CUSTOMER_ROLES and not ctx.customer_id:
+        raise ValueError("a customer role needs a customer_id")
+    if ctx.role in OPERATOR_ROLES and ctx.customer_id:
+        raise ValueError("operator staff act for no single customer")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(ctx: CallerContext, expires_at: float) -> str:
+    validate(ctx)
+    body = {k: v for k, v in asdict(ctx).items() if v is not None and k != "problem"}
+    body["exp"] = round(expires_at, 3)
+    payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+    mac = hmac.new(derive_key("caller-context"), payload.encode(), hashlib.sha256).digest()
+    return f"{payload}.{_b64(mac)}"
+
+
+def verify(token: str | None, now: float | None = None) -> CallerContext:
+    """The context a signed token carries; a context with ``problem`` set when it is not valid.
+    No token at all is the anonymous caller."""
+    if not token:
+        return CallerContext(role=ANONYMOUS)
+    try:
+        payload, mac = token.split(".")
+        expected = hmac.new(derive_key("caller-context"), payload.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(mac)):
+            return CallerContext(role=ANONYMOUS, problem="caller context signature is not valid")
+        body = json.loads(_unb64(payload))
+        if body.pop("exp", 0) < (now or time.time()):
+            return CallerContext(role=ANONYMOUS, problem="caller context has expired")
+        ctx = CallerContext(**body)
+        validate(ctx)
+        return ctx
+    except (ValueError, TypeError, KeyError) as exc:
+        return CallerContext(role=ANONYMOUS, problem=f"caller context refused: {exc}")
+
+
+def service_context() -> CallerContext:
+    return CallerContext(role=SERVICE)
+
+
+class Caller(DependencyProvider):
+    """Injects the verified CallerContext of the worker. Never raises here (a raise while
+    injecting would leave the RPC unanswered); a bad context raises when it is used."""
+
+    def get_dependency(self, worker_ctx) -> CallerContext:
+        return verify(worker_ctx.data.get(CONTEXT_KEY))

@@ -1,0 +1,110 @@
+"""Configuration from environment variables only.
+
+Every variable the platform reads is declared here, once, with its default and a sentence for
+the README table (``python -m services.common.config`` prints that table). Nothing else in the
+code reads ``os.environ`` for settings.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SERVICES = ("identity", "orders", "billing", "tracking", "notify")
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    default: str | None
+    help: str
+
+
+VARIABLES: tuple[Var, ...] = (
+    Var("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ; always real, never embedded."),
+    Var("DATABASE_URL", None,
+        "PostgreSQL server URL, e.g. `postgresql://127.0.0.1/portal`; each service gets its own "
+        "database `<name>_<service>`. Unset: SQLite files under `VAR_DIR`."),
+    Var("IDENTITY_DATABASE_URL", None, "Overrides the database of one service (likewise "
+        "`ORDERS_`, `BILLING_`, `TRACKING_`, `NOTIFY_DATABASE_URL`)."),
+    Var("VAR_DIR", str(ROOT / "var"), "Where embedded data lives: SQLite files, mail, blobs, logs."),
+    Var("SECRET_KEY", "dev-only-secret-change-me",
+        "Root secret; per-purpose keys (access tokens, caller context) are derived from it. "
+        "Must be the same for the gateway and every service."),
+    Var("PORTAL_ADMIN_EMAIL", "admin@example.com", "The operator admin bootstrapped on first start."),
+    Var("PORTAL_ADMIN_PASSWORD", "admin-password", "Its password (set only when the user is created)."),
+    Var("PORTAL_OPERATOR_NAME", "Demo Logistics", "The operator's name shown in the portal and emails."),
+    Var("ACCESS_TOKEN_TTL", "900", "Lifetime of an access token, seconds."),
+    Var("RPC_TIMEOUT", "5", "Deadline of one RPC call from the gateway, seconds; sent with the call."),
+    Var("SERVICE_MAX_WORKERS", "32", "Concurrent workers (greenthreads) per service process."),
+    Var("DB_POOL_SIZE", "10", "SQLAlchemy pool size per service process (PostgreSQL)."),
+    Var("DB_STATEMENT_TIMEOUT_MS", "15000", "PostgreSQL statement_timeout for service queries."),
+    Var("OUTBOX_POLL_SECONDS", "1.0", "How often the outbox relay looks for rows it was not woken for."),
+    Var("EVENT_DELIVERY_LIMIT", "5", "Deliveries of an event before it is parked in its dead-letter queue."),
+    Var("GATEWAY_BIND", "127.0.0.1:8000", "Where the gateway listens."),
+    Var("GATEWAY_WORKERS", "2", "gunicorn worker processes of the gateway."),
+    Var("GATEWAY_THREADS", "16", "Threads per gateway worker (gthread)."),
+    Var("MAX_JSON_BYTES", str(1 << 20), "Largest JSON body accepted (413 above)."),
+    Var("MAX_UPLOAD_BYTES", str(25 << 20), "Largest upload accepted (413 above)."),
+    Var("LOG_LEVEL", "INFO", "Log level of every process."),
+    Var("LOG_FORMAT", "json", "`json` (one object a line, with correlation id) or `text`."),
+)
+_BY_NAME = {v.name: v for v in VARIABLES}
+
+
+def env(name: str) -> str | None:
+    """The value of a declared variable (its default when unset or empty)."""
+    if name not in _BY_NAME and not name.endswith("_DATABASE_URL"):
+        raise KeyError(f"{name} is not a declared setting; add it to VARIABLES")
+    value = os.environ.get(name)
+    if value:
+        return value
+    var = _BY_NAME.get(name)
+    return var.default if var else None
+
+
+def env_int(name: str) -> int:
+    return int(env(name))
+
+
+def env_float(name: str) -> float:
+    return float(env(name))
+
+
+def var_dir() -> Path:
+    path = Path(env("VAR_DIR"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url(service: str) -> str:
+    """The database of one service: its own override, else the shared server with a per-service
+    database name, else an SQLite file under VAR_DIR."""
+    own = os.environ.get(f"{service.upper()}_DATABASE_URL")
+    if own:
+        return own
+    shared = env("DATABASE_URL")
+    if shared:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(shared)
+        return url.set(database=f"{url.database or 'portal'}_{service}").render_as_string(
+            hide_password=False)
+    return f"sqlite:///{var_dir() / (service + '.db')}"
+
+
+def readme_table() -> str:
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    for v in VARIABLES:
+        default = f"`{v.default}`" if v.default is not None else "unset"
+        if v.name == "VAR_DIR":
+            default = "`./var`"
+        rows.append(f"| `{v.name}` | {default} | {v.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.stdout.write(readme_table() + "\n")

@@ -1,0 +1,297 @@
+"""Each service's database: engine, declarative base with the outbox/inbox tables, and the
+unit of work every worker gets.
+
+One transaction per worker. Our entrypoints (``services.common.entrypoints``) commit it *before*
+they reply or ack (PITFALLS 6: nameko acks before a DependencyProvider's teardown runs), so a
+crash after the commit redelivers at worst, and a crash before it loses nothing. Events are
+rows in the same transaction (the outbox), relayed to RabbitMQ after the commit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import (BigInteger, DateTime, Integer, MetaData, String, Text, create_engine,
+                        event, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from services.common.config import database_url, env_int
+from services.common.errors import Conflict
+from services.common.events import make_envelope
+from services.common.logs import correlation_id
+from services.common.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+def make_green() -> None:
+    """psycopg2 blocks eventlet's hub unless told to wait through it (PITFALLS 10)."""
+    try:
+        from eventlet import patcher
+    except ImportError:  # pragma: no cover
+        return
+    if patcher.is_monkey_patched("socket"):
+        import psycogreen.eventlet
+
+        psycogreen.eventlet.patch_psycopg()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC in and out, on PostgreSQL and SQLite alike (PITFALLS 17)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; store timezone-aware UTC")
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+BigId = BigInteger().with_variant(Integer, "sqlite")   # SQLite autoincrements INTEGER only
+
+NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+          "ck": "ck_%(table_name)s_%(constraint_name)s",
+          "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+          "pk": "pk_%(table_name)s"}
+
+
+def service_base() -> type[DeclarativeBase]:
+    """A declarative base of one service, already holding the outbox, inbox and idempotency
+    tables every service needs (each service has its own metadata and migrations)."""
+
+    class Base(DeclarativeBase):
+        metadata = MetaData(naming_convention=NAMING)
+        type_annotation_map = {datetime: UTCDateTime}
+
+    class OutboxMessage(Base):
+        """An event written with the change that caused it, waiting to be relayed."""
+
+        __tablename__ = "outbox"
+        seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+        event_id: Mapped[str] = mapped_column(String(36), unique=True)
+        type: Mapped[str] = mapped_column(String(64))
+        body: Mapped[str] = mapped_column(Text)
+        correlation_id: Mapped[str | None] = mapped_column(String(64))
+        created_at: Mapped[datetime] = mapped_column(default=utcnow)
+        published_at: Mapped[datetime | None] = mapped_column(index=True)
+        attempts: Mapped[int] = mapped_column(default=0)
+        next_attempt_at: Mapped[datetime | None]
+        last_error: Mapped[str | None] = mapped_column(Text)
+
+    class InboxMessage(Base):
+        """An event a consumer has applied: written in the transaction of its effect."""
+
+        __tablename__ = "inbox"
+        consumer: Mapped[str] = mapped_column(String(128), primary_key=True)
+        event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+        received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    class IdempotencyRecord(Base):
+        """The first answer to a write sent with an Idempotency-Key."""
+
+        __tablename__ = "idempotency"
+        scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+        key: Mapped[str] = mapped_column(String(128), primary_key=True)
+        request_hash: Mapped[str] = mapped_column(String(64))
+        response: Mapped[str] = mapped_column(Text)
+        created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    Base.OutboxMessage = OutboxMessage
+    Base.InboxMessage = InboxMessage
+    Base.IdempotencyRecord = IdempotencyRecord
+    return Base
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    make_green()
+    return create_engine(
+        url,
+        pool_size=env_int("DB_POOL_SIZE"),
+        max_overflow=env_int("DB_POOL_SIZE"),
+        pool_pre_ping=True,
+        connect_args={"options": f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS')}",
+                      "connect_timeout": 10},
+    )
+
+
+class UnitOfWork:
+    """One worker's transaction: the session, the events it emits, and its commit."""
+
+    def __init__(self, factory: sessionmaker, base: type[DeclarativeBase],
+                 on_commit: Callable[[], None] | None = None):
+        self._factory = factory
+        self._base = base
+        self._session: Session | None = None
+        self._on_commit = on_commit
+        self._emitted = 0
+        self.finished = False
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self._factory()
+        return self._session
+
+    def emit(self, event_type: str, data: dict[str, Any], customer_id: str | None = None) -> dict:
+        """Write an event to the outbox, in this transaction. It leaves after the commit."""
+        envelope = make_envelope(event_type, data, customer_id, correlation_id.get())
+        self.session.add(self._base.OutboxMessage(
+            event_id=envelope["id"], type=event_type, body=json.dumps(envelope),
+            correlation_id=envelope["correlation_id"]))
+        self._emitted += 1
+        return envelope
+
+    def mark_applied(self, consumer: str, event_id: str) -> None:
+        self.session.add(self._base.InboxMessage(consumer=consumer, event_id=event_id))
+
+    def already_applied(self, consumer: str, event_id: str) -> bool:
+        model = self._base.InboxMessage
+        return self.session.scalar(select(model.event_id).where(
+            model.consumer == consumer, model.event_id == event_id)) is not None
+
+    def idempotent(self, scope: str, key: str | None, request: Any, produce: Callable[[], Any]) -> Any:
+        """Run ``produce`` once per (scope, key): a repeat with the same request returns the first
+        answer; a repeat with another request is a conflict. The record commits with the work."""
+        if not key:
+            return produce()
+        model = self._base.IdempotencyRecord
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+        found = self.session.get(model, (scope, key))
+        if found is not None:
+            if found.request_hash != digest:
+                raise Conflict("This Idempotency-Key was used with another request.",
+                               {"idempotency_key": key})
+            return json.loads(found.response)
+        result = produce()
+        self.session.add(model(scope=scope, key=key, request_hash=digest,
+                               response=json.dumps(result, default=str)))
+        return result
+
+    def commit(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self._session is None:
+            return
+        self._session.commit()
+        if self._emitted and self._on_commit:
+            self._on_commit()
+
+    def rollback(self) -> None:
+        self.finished = True
+        if self._session is not None:
+            self._session.rollback()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+class Database(DependencyProvider):
+    """Injects a UnitOfWork per worker. Our entrypoints call ``finish`` before replying/acking;
+    for other entrypoints (timers) ``worker_result`` finishes it."""
+
+    relay = OutboxRelay()
+
+    def __init__(self, base: type[DeclarativeBase]):
+        self.base = base
+        self.engine: Engine | None = None
+        self.factory: sessionmaker | None = None
+        self.units: dict[Any, UnitOfWork] = {}
+        self.on_commit: Callable[[], None] | None = None
+
+    def setup(self) -> None:
+        url = self.container.config.get("DATABASE_URL") or database_url(self.container.service_name)
+        self.engine = make_engine(url)
+        self.factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.relay.attach(self)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def new_unit(self) -> UnitOfWork:
+        return UnitOfWork(self.factory, self.base, self.on_commit)
+
+    def get_dependency(self, worker_ctx) -> UnitOfWork:
+        unit = self.units[worker_ctx] = self.new_unit()
+        return unit
+
+    def finish(self, worker_ctx, exc_info, inbox: tuple[str, str] | None = None):
+        """Commit (or roll back) the worker's transaction; returns the exc_info to report.
+
+        With ``inbox`` the (consumer, event id) is recorded in the same transaction; if another
+        delivery of that event committed first, the effect is rolled back and the duplicate is
+        reported as done (``"duplicate"``)."""
+        unit = self.units.get(worker_ctx)
+        if unit is None or unit.finished:
+            return exc_info
+        if exc_info is not None:
+            unit.rollback()
+            return exc_info
+        try:
+            if inbox is not None:
+                unit.mark_applied(*inbox)
+            unit.commit()
+        except IntegrityError:
+            unit.rollback()
+            if inbox is not None and self.inbox_contains(*inbox):
+                log.info("event %s already applied by %s; duplicate dropped", inbox[1], inbox[0])
+                return None
+            raise
+        return None
+
+    def inbox_contains(self, consumer: str, event_id: str) -> bool:
+        unit = self.new_unit()
+        try:
+            return unit.already_applied(consumer, event_id)
+        finally:
+            unit.close()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+        unit = self.units.get(worker_ctx)
+        if unit is not None and not unit.finished:
+            if exc_info is None:
+                unit.commit()
+            else:
+                unit.rollback()
+
+    def worker_teardown(self, worker_ctx) -> None:
+        unit = self.units.pop(worker_ctx, None)
+        if unit is not None:
+            unit.close()

@@ -1,0 +1,201 @@
+"""The event envelope and the catalogue of every event type: the one place that knows them.
+
+Envelope: ``{id, type, version, occurred_at, customer_id, correlation_id, data}``. Types are
+``<entity>.<past-tense verb>``. ``data`` is checked against the type's schema when the event
+is written to the outbox, so a malformed event fails the transaction that would have sent it.
+The AsyncAPI document served next to the OpenAPI one is generated from this catalogue.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, fields, validate
+
+from services.common.errors import ValidationFailed
+
+EXCHANGE = "portal.events"   # topic exchange; routing key = event type (API.md, partner systems)
+
+
+class EventData(Schema):
+    class Meta:
+        unknown = INCLUDE     # producers may add fields; consumers read what they know
+
+
+class CustomerData(EventData):
+    customer_id = fields.String(required=True)
+    name = fields.String(required=True)
+    client_id = fields.String(required=True)
+    is_active = fields.Boolean(required=True)
+    has_portal_access = fields.Boolean(required=True)
+    require_dimensions = fields.Boolean(required=True)
+    location_sharing = fields.String(required=True, validate=validate.OneOf(["exact", "approximate", "none"]))
+    allow_order_upload = fields.Boolean(required=True)
+
+
+class InviteData(EventData):
+    invite_id = fields.String(required=True)
+    email = fields.Email(required=True)
+    customer_id = fields.String(required=True)
+
+
+class UserData(EventData):
+    user_id = fields.String(required=True)
+    email = fields.Email(required=True)
+    role = fields.String(required=True)
+    customer_id = fields.String(allow_none=True)
+
+
+class OrderData(EventData):
+    order_id = fields.String(required=True)
+    reference = fields.String(allow_none=True)
+    status = fields.String(required=True)
+
+
+class OrderStatusData(OrderData):
+    previous_status = fields.String(allow_none=True)
+
+
+class StopData(EventData):
+    order_id = fields.String(required=True)
+    stop_id = fields.String(required=True)
+    eta = fields.DateTime(allow_none=True)
+
+
+class DocumentData(EventData):
+    order_id = fields.String(required=True)
+    document_id = fields.String(required=True)
+    kind = fields.String(required=True)
+
+
+class MessageData(EventData):
+    order_id = fields.String(required=True)
+    message_id = fields.String(required=True)
+    author_role = fields.String(required=True)
+
+
+class QuoteData(EventData):
+    quote_id = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class InvoiceData(EventData):
+    invoice_id = fields.String(required=True)
+    number = fields.String(required=True)
+    total = fields.Dict(required=True)
+    due_date = fields.Date(allow_none=True)
+
+
+class PaymentData(EventData):
+    payment_id = fields.String(required=True)
+    invoice_id = fields.String(allow_none=True)
+    amount = fields.Dict(required=True)
+
+
+class ImportData(EventData):
+    import_id = fields.String(required=True)
+    created = fields.Integer(required=True)
+    errors = fields.Integer(required=True)
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    source: str            # the service that owns and publishes it
+    data: type[Schema]
+    summary: str
+
+
+CATALOGUE: dict[str, EventType] = {e.name: e for e in (
+    EventType("customer.created", "identity", CustomerData, "An operator created a customer account."),
+    EventType("customer.updated", "identity", CustomerData, "A customer's settings or details changed."),
+    EventType("invite.sent", "identity", InviteData, "A person was invited to a customer's portal."),
+    EventType("user.activated", "identity", UserData, "A portal user can now sign in."),
+    EventType("order.created", "orders", OrderData, "An order was created (draft or submitted)."),
+    EventType("order.submitted", "orders", OrderData, "A draft was submitted for delivery."),
+    EventType("order.withdrawn", "orders", OrderData, "A submitted order went back to draft."),
+    EventType("order.scheduled", "orders", OrderData, "An order was put on a driver's route."),
+    EventType("order.status_changed", "orders", OrderStatusData, "Any change of an order's status."),
+    EventType("order.cancelled", "orders", OrderData, "An order was cancelled."),
+    EventType("stop.eta_changed", "tracking", StopData, "A stop's ETA moved."),
+    EventType("stop.completed", "tracking", StopData, "A driver completed a stop (with proof of delivery)."),
+    EventType("document.added", "orders", DocumentData, "A document was attached to an order."),
+    EventType("message.posted", "orders", MessageData, "A message was posted on an order."),
+    EventType("quote.sent", "billing", QuoteData, "The operator sent a priced quote."),
+    EventType("quote.accepted", "billing", QuoteData, "The customer accepted a quote."),
+    EventType("quote.rejected", "billing", QuoteData, "The customer rejected a quote."),
+    EventType("invoice.issued", "billing", InvoiceData, "An invoice was issued."),
+    EventType("invoice.overdue", "billing", InvoiceData, "An invoice passed its due date unpaid."),
+    EventType("payment.received", "billing", PaymentData, "A payment was recorded."),
+    EventType("import.finished", "orders", ImportData, "A spreadsheet import finished."),
+)}
+
+
+class Envelope(Schema):
+    id = fields.UUID(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(sorted(CATALOGUE)))
+    version = fields.Integer(required=True)
+    occurred_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc)
+    customer_id = fields.String(allow_none=True, load_default=None)
+    correlation_id = fields.String(allow_none=True, load_default=None)
+    data = fields.Dict(required=True)
+
+
+def make_envelope(event_type: str, data: dict[str, Any], customer_id: str | None,
+                  correlation_id: str | None = None, occurred_at: datetime | None = None) -> dict[str, Any]:
+    """A new event, its data checked against the catalogue. Raises ValidationFailed."""
+    spec = CATALOGUE.get(event_type)
+    if spec is None:
+        raise ValidationFailed(f"unknown event type {event_type!r}")
+    errors = spec.data().validate(data)
+    if errors:
+        raise ValidationFailed.of(errors, f"event {event_type} has bad data")
+    return {
+        "id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": 1,
+        "occurred_at": (occurred_at or datetime.now(timezone.utc)).isoformat(),
+        "customer_id": customer_id,
+        "correlation_id": correlation_id,
+        "data": spec.data().dump(data) | {k: v for k, v in data.items() if k not in spec.data().fields},
+    }
+
+
+def read_envelope(body: Any) -> dict[str, Any]:
+    """Check a received message is an envelope of a known type. Raises ValidationFailed."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("event body is not an object")
+    errors = Envelope().validate(body)
+    if errors:
+        raise ValidationFailed.of(errors, "not a valid event envelope")
+    return body
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """AsyncAPI 2.6 description of ``portal.events``, generated from the catalogue."""
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    plugin = MarshmallowPlugin()
+    APISpec("events", "1", "3.0.3", plugins=[plugin])
+    envelope = plugin.converter.schema2jsonschema(Envelope)
+    channels = {}
+    for spec in CATALOGUE.values():
+        payload = {**envelope, "properties": {**envelope["properties"],
+                                               "type": {"type": "string", "const": spec.name},
+                                               "data": plugin.converter.schema2jsonschema(spec.data)}}
+        channels[spec.name] = {
+            "description": spec.summary,
+            "bindings": {"amqp": {"is": "routingKey",
+                                  "exchange": {"name": EXCHANGE, "type": "topic", "durable": True}}},
+            "subscribe": {"operationId": f"on_{spec.name.replace('.', '_')}",
+                          "message": {"name": spec.name, "payload": payload,
+                                      "x-source-service": spec.source}},
+        }
+    return {"asyncapi": "2.6.0",
+            "info": {"title": "Customer portal events", "version": "1",
+                     "description": "Domain events on the topic exchange `portal.events`; routing key = event type."},
+            "defaultContentType": "application/json",
+            "channels": channels}

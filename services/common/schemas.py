@@ -1,0 +1,49 @@
+"""Schema pieces every service and the gateway share: paging, money-free basics, loading."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from services.common.errors import ValidationFailed
+
+MAX_PER_PAGE = 200
+
+
+class StrictSchema(Schema):
+    """Refuses unknown fields, so a typo or a field the caller may not set (customer_id, role,
+    status, price ...) is a clear 422 instead of being silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class PageArgs(StrictSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    sort = fields.String(load_default=None)
+
+
+_pages: dict[type[Schema], type[Schema]] = {}
+
+
+def page_of(item: type[Schema]) -> type[Schema]:
+    """The list body of API.md: ``{items, page, per_page, total}``."""
+    if item not in _pages:
+        _pages[item] = type(f"{item.__name__.removesuffix('Schema')}Page", (Schema,), {
+            "items": fields.List(fields.Nested(item), required=True),
+            "page": fields.Integer(required=True),
+            "per_page": fields.Integer(required=True),
+            "total": fields.Integer(required=True),
+        })
+    return _pages[item]
+
+
+def load(schema: Schema, data: Any, partial: bool = False) -> dict[str, Any]:
+    """Validate an RPC payload at the service (the gateway has validated it too)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed.of({"_schema": ["Expected an object."]})
+    try:
+        return schema.load(data, partial=partial)
+    except ValidationError as exc:
+        raise ValidationFailed.of(exc.normalized_messages()) from None

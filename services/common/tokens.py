@@ -1,0 +1,46 @@
+"""Access tokens: issued by the identity service, verified by the gateway without an RPC.
+
+A JWT (HS256, key derived from SECRET_KEY for this purpose only) carrying the caller context
+and a ``jti``. Short-lived (ACCESS_TOKEN_TTL) so that a token outlives a change of rights by
+minutes at most.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from services.common.caller import CallerContext, validate
+from services.common.config import env_int
+from services.common.errors import Unauthenticated
+from services.common.keys import derive_key
+
+ALGORITHM = "HS256"
+ISSUER = "portal-identity"
+
+
+def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None) -> tuple[str, int]:
+    validate(ctx)
+    ttl = ttl or env_int("ACCESS_TOKEN_TTL")
+    now = int(now or time.time())
+    claims: dict[str, Any] = {"iss": ISSUER, "sub": ctx.user_id, "role": ctx.role,
+                              "jti": uuid.uuid4().hex, "iat": now, "exp": now + ttl}
+    if ctx.customer_id:
+        claims["cid"] = ctx.customer_id
+    return jwt.encode(claims, derive_key("access-token"), algorithm=ALGORITHM), ttl
+
+
+def read(token: str) -> tuple[CallerContext, dict[str, Any]]:
+    """The caller a token stands for; Unauthenticated when it is not a valid, live token."""
+    try:
+        claims = jwt.decode(token, derive_key("access-token"), algorithms=[ALGORITHM],
+                            issuer=ISSUER, options={"require": ["exp", "sub", "role", "jti"]})
+        ctx = CallerContext(role=claims["role"], user_id=claims["sub"], customer_id=claims.get("cid"))
+        validate(ctx)
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("The access token has expired; sign in again.") from None
+    except (jwt.InvalidTokenError, ValueError, KeyError):
+        raise Unauthenticated("The access token is not valid.") from None
+    return ctx, claims

@@ -1,0 +1,128 @@
+"""The RabbitMQ topology, declared before any service starts (PITFALLS 4) and again, identically,
+by each consumer when it starts (so a queue is never declared with other arguments).
+
+- ``portal.events``: topic exchange of every domain event, routing key = event type.
+- one durable quorum queue per event handler, ``evt--<service>.<method>``, bound to the types it
+  handles, with a delivery limit and a dead-letter exchange (PITFALLS 2): a message that keeps
+  failing is parked in ``<queue>.dlq`` for an operator to inspect and replay, not redelivered
+  in a hot loop and not dropped.
+- nameko's RPC exchange and one durable queue per service, so calls made while a service
+  restarts wait for it (and are skipped if their deadline passed).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+
+from kombu import Connection, Exchange, Queue, binding
+
+from services.common.config import SERVICES, env, env_int
+from services.common.events import EXCHANGE
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE = "portal.dead-letter"
+RPC_EXCHANGE = "nameko-rpc"
+
+
+def events_exchange() -> Exchange:
+    return Exchange(EXCHANGE, type="topic", durable=True)
+
+
+def dead_letter_exchange() -> Exchange:
+    return Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)
+
+
+@dataclass(frozen=True)
+class HandlerQueue:
+    """Where one event handler's messages wait."""
+
+    service: str
+    method: str
+    event_types: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        # Stable: renaming a handler orphans its queue (PITFALLS 8); ``topology --check`` lists those.
+        return f"evt--{self.service}.{self.method}"
+
+    @property
+    def consumer(self) -> str:
+        return f"{self.service}.{self.method}"
+
+    def queue(self) -> Queue:
+        exchange = events_exchange()
+        return Queue(
+            self.name,
+            exchange=exchange,
+            bindings=[binding(exchange, routing_key=t) for t in self.event_types],
+            durable=True,
+            queue_arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": env_int("EVENT_DELIVERY_LIMIT"),
+                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+                "x-dead-letter-routing-key": self.name,
+            },
+        )
+
+    def dead_letter_queue(self) -> Queue:
+        return Queue(f"{self.name}.dlq", exchange=dead_letter_exchange(), routing_key=self.name,
+                     durable=True, queue_arguments={"x-queue-type": "quorum"})
+
+
+def rpc_queue(service: str) -> Queue:
+    # Exactly what nameko declares for its RpcConsumer, so the two declarations agree.
+    return Queue(f"rpc-{service}", exchange=Exchange(RPC_EXCHANGE, type="topic", durable=True),
+                 routing_key=f"{service}.*", durable=True)
+
+
+def declare_handler(channel, spec: HandlerQueue) -> None:
+    events_exchange()(channel).declare()
+    dead_letter_exchange()(channel).declare()
+    spec.dead_letter_queue()(channel).declare()
+    spec.queue()(channel).declare()
+
+
+def service_class(service: str):
+    return getattr(importlib.import_module(f"services.{service}.service"), "Service")
+
+
+def handler_queues(service: str) -> list[HandlerQueue]:
+    """The event handlers a service class declares, read from its entrypoints."""
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    from services.common.entrypoints import DomainEventHandler
+
+    cls = service_class(service)
+    found = []
+    for attr in dir(cls):
+        for ep in getattr(getattr(cls, attr), ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            if isinstance(ep, DomainEventHandler):
+                found.append(HandlerQueue(cls.name, attr, ep.event_types))
+    return found
+
+
+def declare_all(amqp_uri: str | None = None) -> list[str]:
+    """Declare everything; returns the names of the queues declared."""
+    names = []
+    with Connection(amqp_uri or env("AMQP_URI"), connect_timeout=10) as conn:
+        channel = conn.channel()
+        events_exchange()(channel).declare()
+        dead_letter_exchange()(channel).declare()
+        for service in SERVICES:
+            queue = rpc_queue(service)(channel)
+            queue.declare()
+            names.append(queue.name)
+            for spec in handler_queues(service):
+                declare_handler(channel, spec)
+                names += [spec.name, f"{spec.name}.dlq"]
+    return names
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from services.common.logs import configure_logging
+
+    configure_logging("topology")
+    declared = declare_all()
+    log.info("declared %d queues", len(declared), extra={"queues": declared})

@@ -1,0 +1,70 @@
+"""Signing in, the signed-in user's profile, and the bootstrap operator admin."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common import tokens
+from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
+from services.common.db import utcnow
+from services.common.errors import NotFound, Unauthenticated
+from services.identity.models import Customer, User
+from services.identity.passwords import hash_password, needs_rehash, verify_password
+from services.identity.schemas import LoginOut, UserOut
+
+log = logging.getLogger(__name__)
+
+BAD_LOGIN = "Email or password is wrong."
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def login(session: Session, email: str, password: str) -> dict:
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if not verify_password(user.password_hash if user else None, password):
+        raise Unauthenticated(BAD_LOGIN)
+    if not user.is_active or not user.has_portal_access:
+        raise Unauthenticated("This account cannot sign in; ask your administrator.")
+    if user.role in CUSTOMER_ROLES:
+        customer = session.get(Customer, user.customer_id)
+        if customer is None or not customer.is_active or not customer.has_portal_access:
+            raise Unauthenticated("Portal access for your company is switched off; contact the operator.")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    token, ttl = tokens.issue(CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id))
+    return LoginOut().dump({"access_token": token, "token_type": "Bearer", "expires_in": ttl,
+                            "user": user})
+
+
+def profile(session: Session, caller: CallerContext) -> dict:
+    caller.require()
+    query = select(User).where(User.id == caller.user_id)
+    if caller.is_customer:
+        query = query.where(User.customer_id == caller.customer_id)   # defence in depth
+    user = session.scalar(query)
+    if user is None or not user.is_active:
+        raise NotFound("Your user no longer exists.")
+    return UserOut().dump(user)
+
+
+def ensure_admin(session: Session, email: str, password: str) -> bool:
+    """Create the operator admin if no user has that email; True when it was created.
+    An existing user keeps its password: the variable seeds, it does not reset."""
+    email = normalise_email(email)
+    if session.scalar(select(func.count()).select_from(User).where(User.email == email)):
+        return False
+    session.add(User(email=email, name="Operator admin", role=OPERATOR_ADMIN,
+                     password_hash=hash_password(password)))
+    try:
+        session.flush()
+    except IntegrityError:   # another instance bootstrapped it at the same moment
+        session.rollback()
+        return False
+    log.info("bootstrapped operator admin %s", email)
+    return True

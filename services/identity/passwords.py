@@ -1,0 +1,52 @@
+"""Password hashing with argon2id (argon2-cffi's defaults, RFC 9106's second recommendation).
+
+Hashing takes tens of milliseconds of CPU: under eventlet it runs in a real OS thread
+(``tpool``), so it neither blocks the hub (PITFALLS 10) nor serialises concurrent logins.
+"""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()   # argon2id
+# Verified when the email is unknown, so that a login takes as long either way.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+MIN_LENGTH = 10
+
+
+def _offload(fn, *args):
+    try:
+        from eventlet import patcher, tpool
+    except ImportError:  # pragma: no cover
+        return fn(*args)
+    if patcher.is_monkey_patched("thread"):
+        return tpool.execute(fn, *args)
+    return fn(*args)
+
+
+def hash_password(password: str) -> str:
+    return _offload(_hasher.hash, password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return _offload(check)
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return _hasher.check_needs_rehash(stored_hash)
+
+
+def weakness(password: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters."
+    if len(set(password)) < 4:
+        return "Use more different characters."
+    return None

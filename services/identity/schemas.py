@@ -1,0 +1,75 @@
+"""The identity service's contract: RPC payloads and answers (the gateway uses the same ones)."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from services.common.schemas import StrictSchema
+
+LOCATION_SHARING = ("exact", "approximate", "none")
+
+
+class LoginIn(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class UserOut(Schema):
+    id = fields.String(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    customer_id = fields.String(allow_none=True)
+    must_change_password = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    last_login_at = fields.DateTime(allow_none=True)
+
+
+class LoginOut(Schema):
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+    user = fields.Nested(UserOut, required=True)
+
+
+class Address(StrictSchema):
+    unit = fields.String(validate=validate.Length(max=40), allow_none=True)
+    line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    line2 = fields.String(validate=validate.Length(max=200), allow_none=True)
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    state = fields.String(validate=validate.Length(max=100), allow_none=True)
+    postal_code = fields.String(validate=validate.Length(max=20), allow_none=True)
+    country = fields.String(required=True, validate=validate.Length(equal=2))
+
+
+class CustomerIn(StrictSchema):
+    """What an operator may set on a customer. ``client_id`` is generated, never set."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9 ()./-]{4,40}$"))
+    postal_code = fields.String(allow_none=True, validate=validate.Length(max=20))
+    billing_address = fields.Nested(Address, allow_none=True)
+    has_portal_access = fields.Boolean(load_default=True)
+    is_active = fields.Boolean(load_default=True)
+    require_dimensions = fields.Boolean(load_default=False)
+    location_sharing = fields.String(load_default="approximate", validate=validate.OneOf(LOCATION_SHARING))
+    allow_order_upload = fields.Boolean(load_default=True)
+    default_depot_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+
+
+class CustomerOut(Schema):
+    id = fields.String(required=True)
+    client_id = fields.String(required=True)
+    name = fields.String(required=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    postal_code = fields.String(allow_none=True)
+    billing_address = fields.Dict(allow_none=True)
+    has_portal_access = fields.Boolean(required=True)
+    is_active = fields.Boolean(required=True)
+    require_dimensions = fields.Boolean(required=True)
+    location_sharing = fields.String(required=True)
+    allow_order_upload = fields.Boolean(required=True)
+    default_depot_id = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)

@@ -1,0 +1,28 @@
+"""The orders service's copy of customer settings, kept from ``customer.*`` events."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from services.common.caller import CallerContext
+from services.common.errors import NotFound
+from services.orders.models import CustomerSettings
+
+FIELDS = ("client_id", "name", "is_active", "require_dimensions", "allow_order_upload")
+
+
+def apply_customer_event(session: Session, event: dict) -> None:
+    data = event["data"]
+    row = session.get(CustomerSettings, data["customer_id"])
+    if row is None:
+        row = CustomerSettings(customer_id=data["customer_id"])
+        session.add(row)
+    for name in FIELDS:
+        setattr(row, name, data[name])
+
+
+def settings_of(session: Session, caller: CallerContext, customer_id: str) -> dict:
+    scope = caller.scope(customer_id)
+    row = session.get(CustomerSettings, scope) if scope else None
+    if row is None:
+        raise NotFound("No such customer.")
+    return {"customer_id": row.customer_id, **{name: getattr(row, name) for name in FIELDS}}
