@@ -47,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
         },
         MAX_CONTENT_LENGTH=env_int("MAX_UPLOAD_BYTES"),
         MAX_JSON_BYTES=env_int("MAX_JSON_BYTES"),
-        ACCESS_LOG=True,
+        ACCESS_LOG=env("ACCESS_LOG") == "1",
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})

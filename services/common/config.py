@@ -46,9 +46,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("EVENT_DELIVERY_LIMIT", "5", "Deliveries of an event before it is parked in its dead-letter queue."),
     Var("GATEWAY_BIND", "127.0.0.1:8000", "Where the gateway listens."),
     Var("GATEWAY_WORKERS", "2", "gunicorn worker processes of the gateway."),
-    Var("GATEWAY_THREADS", "16", "Threads per gateway worker (gthread)."),
+    Var("GATEWAY_CONNECTIONS", "1000", "Concurrent connections per gateway worker (gevent)."),
     Var("MAX_JSON_BYTES", str(1 << 20), "Largest JSON body accepted (413 above)."),
     Var("MAX_UPLOAD_BYTES", str(25 << 20), "Largest upload accepted (413 above)."),
+    Var("ACCESS_LOG", "1", "`1`: the gateway logs every request (method, path, status, ms, request id)."),
     Var("LOG_LEVEL", "INFO", "Log level of every process."),
     Var("LOG_FORMAT", "json", "`json` (one object a line, with correlation id) or `text`."),
 )

@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from services.common.errors import ValidationFailed
+from services.common.schemas import instance
 
 EXCHANGE = "portal.events"   # topic exchange; routing key = event type (API.md, partner systems)
 
@@ -149,7 +150,8 @@ def make_envelope(event_type: str, data: dict[str, Any], customer_id: str | None
     spec = CATALOGUE.get(event_type)
     if spec is None:
         raise ValidationFailed(f"unknown event type {event_type!r}")
-    errors = spec.data().validate(data)
+    schema = instance(spec.data)
+    errors = schema.validate(data)
     if errors:
         raise ValidationFailed.of(errors, f"event {event_type} has bad data")
     return {
@@ -159,7 +161,7 @@ def make_envelope(event_type: str, data: dict[str, Any], customer_id: str | None
         "occurred_at": (occurred_at or datetime.now(timezone.utc)).isoformat(),
         "customer_id": customer_id,
         "correlation_id": correlation_id,
-        "data": spec.data().dump(data) | {k: v for k, v in data.items() if k not in spec.data().fields},
+        "data": schema.dump(data) | {k: v for k, v in data.items() if k not in schema.fields},
     }
 
 
@@ -167,7 +169,7 @@ def read_envelope(body: Any) -> dict[str, Any]:
     """Check a received message is an envelope of a known type. Raises ValidationFailed."""
     if not isinstance(body, dict):
         raise ValidationFailed("event body is not an object")
-    errors = Envelope().validate(body)
+    errors = instance(Envelope).validate(body)
     if errors:
         raise ValidationFailed.of(errors, "not a valid event envelope")
     return body

@@ -1,6 +1,7 @@
 """Schema pieces every service and the gateway share: paging, money-free basics, loading."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -39,11 +40,22 @@ def page_of(item: type[Schema]) -> type[Schema]:
     return _pages[item]
 
 
-def load(schema: Schema, data: Any, partial: bool = False) -> dict[str, Any]:
+@lru_cache(maxsize=None)
+def instance(schema: type[Schema], many: bool = False) -> Schema:
+    """One instance per schema class: building a marshmallow Schema deep-copies its fields,
+    which cost ~0.25 ms a call here, more than the query it describes."""
+    return schema(many=many)
+
+
+def dump(schema: type[Schema], obj: Any, many: bool = False) -> Any:
+    return instance(schema, many).dump(obj)
+
+
+def load(schema: type[Schema], data: Any, partial: bool = False) -> dict[str, Any]:
     """Validate an RPC payload at the service (the gateway has validated it too)."""
     if not isinstance(data, dict):
         raise ValidationFailed.of({"_schema": ["Expected an object."]})
     try:
-        return schema.load(data, partial=partial)
+        return instance(schema).load(data, partial=partial)
     except ValidationError as exc:
         raise ValidationFailed.of(exc.normalized_messages()) from None

@@ -11,6 +11,7 @@ from services.common import tokens
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
 from services.common.db import utcnow
 from services.common.errors import NotFound, Unauthenticated
+from services.common.schemas import dump
 from services.identity.models import Customer, User
 from services.identity.passwords import hash_password, needs_rehash, verify_password
 from services.identity.schemas import LoginOut, UserOut
@@ -38,7 +39,7 @@ def login(session: Session, email: str, password: str) -> dict:
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     token, ttl = tokens.issue(CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id))
-    return LoginOut().dump({"access_token": token, "token_type": "Bearer", "expires_in": ttl,
+    return dump(LoginOut, {"access_token": token, "token_type": "Bearer", "expires_in": ttl,
                             "user": user})
 
 
@@ -50,7 +51,7 @@ def profile(session: Session, caller: CallerContext) -> dict:
     user = session.scalar(query)
     if user is None or not user.is_active:
         raise NotFound("Your user no longer exists.")
-    return UserOut().dump(user)
+    return dump(UserOut, user)
 
 
 def ensure_admin(session: Session, email: str, password: str) -> bool:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from services.common.caller import OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound, ValidationFailed
+from services.common.schemas import dump, load
 from services.identity.models import Customer
 from services.identity.schemas import CustomerIn, CustomerOut
 
@@ -41,7 +42,7 @@ def create(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
     session.add(customer)
     session.flush()
     uow.emit("customer.created", event_data(customer), customer_id=customer.id)
-    return CustomerOut().dump(customer)
+    return dump(CustomerOut, customer)
 
 
 def _get(session: Session, caller: CallerContext, customer_id: str) -> Customer:
@@ -53,7 +54,7 @@ def _get(session: Session, caller: CallerContext, customer_id: str) -> Customer:
 
 
 def get(session: Session, caller: CallerContext, customer_id: str) -> dict:
-    return CustomerOut().dump(_get(session, caller, customer_id))
+    return dump(CustomerOut, _get(session, caller, customer_id))
 
 
 def update(uow: UnitOfWork, caller: CallerContext, customer_id: str, fields: dict) -> dict:
@@ -63,7 +64,7 @@ def update(uow: UnitOfWork, caller: CallerContext, customer_id: str, fields: dic
         setattr(customer, name, value)
     uow.session.flush()
     uow.emit("customer.updated", event_data(customer), customer_id=customer.id)
-    return CustomerOut().dump(customer)
+    return dump(CustomerOut, customer)
 
 
 def listing(session: Session, caller: CallerContext, page: int, per_page: int,
@@ -80,10 +81,8 @@ def listing(session: Session, caller: CallerContext, page: int, per_page: int,
     query_sorted = query.order_by(order.desc() if (sort or "-").startswith("-") else order.asc(), Customer.id)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(query_sorted.offset((page - 1) * per_page).limit(per_page)).all()
-    return {"items": CustomerOut(many=True).dump(rows), "page": page, "per_page": per_page, "total": total}
+    return {"items": dump(CustomerOut, rows, many=True), "page": page, "per_page": per_page, "total": total}
 
 
 def validate_fields(data: dict, partial: bool = False) -> dict:
-    from services.common.schemas import load
-
-    return load(CustomerIn(), data, partial=partial)
+    return load(CustomerIn, data, partial=partial)

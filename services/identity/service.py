@@ -16,7 +16,7 @@ class Service(PortalService):
 
     @rpc
     def login(self, credentials: dict) -> dict:
-        data = load(LoginIn(), credentials)
+        data = load(LoginIn, credentials)
         return accounts.login(self.db.session, data["email"], data["password"])
 
     @rpc
@@ -41,5 +41,5 @@ class Service(PortalService):
 
     @rpc
     def list_customers(self, args: dict | None = None) -> dict:
-        paging = load(PageArgs(), {k: v for k, v in (args or {}).items() if k != "q"})
+        paging = load(PageArgs, {k: v for k, v in (args or {}).items() if k != "q"})
         return customers.listing(self.db.session, self.caller, q=(args or {}).get("q"), **paging)
