@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 
 
 def make_green() -> None:
-    """psycopg2 blocks eventlet's hub unless told to wait through it (PITFALLS 10)."""
+    """psycopg2 blocks eventlet's hub unless told to wait through it (PITFALLS 10).
+
+    ``eventlet.monkey_patch()`` installs such a wait callback too; psycogreen's is set here
+    explicitly so the rule does not hang on a default of another library. The integration test
+    ``test_pitfall_10_...`` fails if queries stop overlapping."""
     try:
         from eventlet import patcher
     except ImportError:  # pragma: no cover

@@ -13,31 +13,63 @@ from services.common.logs import configure_logging
 log = logging.getLogger("prepare")
 
 
-def bootstrap_admin() -> bool:
-    from sqlalchemy.orm import Session
+DEMO_CUSTOMERS = (
+    {"name": "Acme Freight", "email": "ops@acme-freight.example", "phone": "+44 20 7946 0000",
+     "postal_code": "EC1A 1BB", "require_dimensions": True, "location_sharing": "exact",
+     "billing_address": {"line1": "1 Carter Lane", "city": "London", "postal_code": "EC1A 1BB",
+                         "country": "GB"}},
+    {"name": "Northwind Rentals", "email": "desk@northwind.example", "phone": "+31 20 555 0101",
+     "postal_code": "1012 AB", "location_sharing": "approximate",
+     "billing_address": {"line1": "Damrak 1", "city": "Amsterdam", "postal_code": "1012 AB",
+                         "country": "NL"}},
+)
 
+
+def seed(demo: bool) -> None:
+    """The operator admin always; with ``demo`` also the demo customers (once each). Their
+    ``customer.created`` events wait in identity's outbox until the service relays them."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import sessionmaker
+
+    from services.common.caller import OPERATOR_ADMIN, CallerContext
     from services.common.config import database_url
-    from services.common.db import make_engine
-    from services.identity.accounts import ensure_admin
+    from services.common.db import UnitOfWork, make_engine
+    from services.identity import customers
+    from services.identity.accounts import ensure_admin, normalise_email
+    from services.identity.models import Base, Customer, User
 
     engine = make_engine(database_url("identity"))
-    with Session(engine) as session, session.begin():
-        created = ensure_admin(session, env("PORTAL_ADMIN_EMAIL"), env("PORTAL_ADMIN_PASSWORD"))
+    uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False), Base)
+    if ensure_admin(uow.session, env("PORTAL_ADMIN_EMAIL"), env("PORTAL_ADMIN_PASSWORD")):
+        log.info("operator admin %s created", env("PORTAL_ADMIN_EMAIL"))
+    if demo:
+        admin_id = uow.session.scalar(select(User.id).where(
+            User.email == normalise_email(env("PORTAL_ADMIN_EMAIL"))))
+        operator = CallerContext(role=OPERATOR_ADMIN, user_id=admin_id)
+        for fields in DEMO_CUSTOMERS:
+            if uow.session.scalar(select(Customer.id).where(Customer.name == fields["name"])) is None:
+                created = customers.create(uow, operator, customers.validate_fields(fields))
+                log.info("demo customer %s (client_id %s) created", created["name"], created["client_id"])
+    uow.commit()
+    uow.close()
     engine.dispose()
-    return created
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from services.common.migrations import upgrade_all
     from services.common.topology import declare_all
 
+    parser = argparse.ArgumentParser(description="Prepare the platform to start.")
+    parser.add_argument("--demo", action="store_true", help="also create the demo customers")
+    args = parser.parse_args(argv)
     configure_logging("prepare")
     upgrade_all()
     log.info("databases migrated")
     queues = declare_all()
     log.info("topology declared: %d queues", len(queues))
-    if bootstrap_admin():
-        log.info("operator admin %s created", env("PORTAL_ADMIN_EMAIL"))
+    seed(args.demo)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The identity service's contract: RPC payloads and answers (the gateway uses the same ones)."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from services.common.schemas import StrictSchema
 
@@ -11,6 +11,13 @@ LOCATION_SHARING = ("exact", "approximate", "none")
 class LoginIn(StrictSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+    @pre_load
+    def _trim_email(self, data, **_):
+        # People paste addresses with a stray space; the password is taken as typed.
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            data = {**data, "email": data["email"].strip()}
+        return data
 
 
 class UserOut(Schema):
