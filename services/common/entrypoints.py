@@ -193,10 +193,18 @@ event_handler = DomainEventHandler.decorator
 
 
 class Correlation(DependencyProvider):
-    """Puts the request's correlation id into the logging context of each worker."""
+    """Puts the request's correlation id into the logging context of each worker, and logs
+    one line per worker (entrypoint, outcome, duration) carrying it."""
 
     def worker_setup(self, worker_ctx):
         correlation_id.set(worker_ctx.data.get(CORRELATION_KEY) or worker_ctx.call_id)
+        worker_ctx.started = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        ms = round((time.perf_counter() - getattr(worker_ctx, "started", time.perf_counter())) * 1000, 2)
+        outcome = "ok" if exc_info is None else type(exc_info[1]).__name__
+        log.info("%s %s %s", worker_ctx.entrypoint.method_name, outcome, ms,
+                 extra={"entrypoint": worker_ctx.entrypoint.method_name, "outcome": outcome, "ms": ms})
 
     def get_dependency(self, worker_ctx):
         return worker_ctx.data.get(CORRELATION_KEY)

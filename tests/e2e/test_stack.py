@@ -1,0 +1,164 @@
+"""The whole platform as a user starts it: prepare, five supervised services, the gateway under
+gunicorn; then HTTP only, as a portal or a partner script would talk to it."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from services.common import tokens
+from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, CallerContext
+from services.common.config import ROOT, SERVICES
+from tests.conftest import PG_SERVER, RUN_ID, TMP, _drop, wait_for
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = ("e2e-admin@operator.example", "e2e admin password")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, amqp_uri: str):
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.logs = Path(TMP, "e2e-logs")
+        self.logs.mkdir(exist_ok=True)
+        self.env = {**os.environ, "AMQP_URI": amqp_uri, "GATEWAY_BIND": f"127.0.0.1:{self.port}",
+                    "GATEWAY_WORKERS": "1", "LOG_FORMAT": "json", "VAR_DIR": str(Path(TMP, "e2e-var")),
+                    "PORTAL_ADMIN_EMAIL": ADMIN[0], "PORTAL_ADMIN_PASSWORD": ADMIN[1]}
+        if PG_SERVER:
+            self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_e2e_{RUN_ID}"
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def run(self, name: str, *args: str) -> subprocess.Popen:
+        out = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, *args], env=self.env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> None:
+        subprocess.run([sys.executable, "-m", "services.common.prepare", "--demo"], env=self.env,
+                       cwd=ROOT, check=True, timeout=180, capture_output=True)
+        for service in SERVICES:
+            self.run(service, "-m", "services.common.run", service)
+        self.run("gateway", "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app")
+        wait_for(self.ready, timeout=90, interval=0.5, what="the stack to be ready")
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"{self.base}/readyz", timeout=3).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if PG_SERVER:
+            for service in SERVICES:
+                _drop(f"{self.env['DATABASE_URL']}_{service}")
+
+
+@pytest.fixture(scope="module")
+def stack(amqp_uri):
+    stack = Stack(amqp_uri)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_token(stack):
+    response = requests.post(f"{stack.base}/api/v1/auth/login",
+                             json={"email": ADMIN[0], "password": ADMIN[1]}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_sign_in_and_read_me_over_http(stack, admin_token):
+    me = requests.get(f"{stack.base}/api/v1/me", headers=auth(admin_token), timeout=10)
+    assert me.status_code == 200
+    assert me.json()["email"] == ADMIN[0] and me.json()["role"] == OPERATOR_ADMIN
+    wrong = requests.post(f"{stack.base}/api/v1/auth/login",
+                          json={"email": ADMIN[0], "password": "not it"}, timeout=10)
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthenticated"
+
+
+def test_admin_creates_a_customer_once_per_idempotency_key(stack, admin_token):
+    headers = {**auth(admin_token), "Idempotency-Key": uuid.uuid4().hex}
+    body = {"name": "E2E Couriers", "email": "desk@e2e.example", "location_sharing": "exact"}
+    first = requests.post(f"{stack.base}/api/v1/admin/customers", json=body, headers=headers, timeout=10)
+    again = requests.post(f"{stack.base}/api/v1/admin/customers", json=body, headers=headers, timeout=10)
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.json() == first.json()
+    listed = requests.get(f"{stack.base}/api/v1/admin/customers", params={"q": "E2E Couriers"},
+                          headers=auth(admin_token), timeout=10).json()
+    assert listed["total"] == 1 and listed["items"][0]["client_id"] == first.json()["client_id"]
+    bad = requests.post(f"{stack.base}/api/v1/admin/customers", json={"name": "x", "client_id": "C1"},
+                        headers=auth(admin_token), timeout=10)
+    assert bad.status_code == 422 and "client_id" in bad.json()["error"]["details"]["fields"]
+
+
+def test_one_request_id_follows_the_request_through_rpc_and_events(stack, admin_token, rpc):
+    request_id = f"e2e-{uuid.uuid4().hex[:12]}"
+    created = requests.post(f"{stack.base}/api/v1/admin/customers", json={"name": "Traced Ltd"},
+                            headers={**auth(admin_token), "X-Request-ID": request_id}, timeout=10)
+    assert created.status_code == 201 and created.headers["X-Request-ID"] == request_id
+    staff = CallerContext(role=OPERATOR_ADMIN, user_id="e2e-check")
+    event = wait_for(lambda: next((e for e in rpc.call("notify", "recent_events", caller=staff)
+                                   if e["data"].get("customer_id") == created.json()["id"]), None),
+                     what="customer.created in notify's event log")
+    assert event["type"] == "customer.created" and event["correlation_id"] == request_id
+    for process in ("gateway", "identity", "orders", "notify"):
+        wait_for(lambda: request_id in stack.log(process), what=f"the request id in {process}'s log")
+
+
+def test_customers_are_kept_out_of_operator_routes(stack):
+    token, _ = tokens.issue(CallerContext(role=CUSTOMER_ADMIN, user_id="u", customer_id="c"))
+    response = requests.get(f"{stack.base}/api/v1/admin/customers", headers=auth(token), timeout=10)
+    assert response.status_code == 403
+    assert requests.get(f"{stack.base}/api/v1/me", timeout=10).status_code == 401
+
+
+def test_docs_and_readiness(stack):
+    assert requests.get(f"{stack.base}/api/docs", timeout=10).status_code == 200
+    ready = requests.get(f"{stack.base}/readyz", timeout=10).json()
+    assert ready["status"] == "ready" and ready["missing"] == []
+
+
+def test_pitfall_03_a_service_that_dies_is_restarted_by_its_supervisor(stack, admin_token):
+    supervisor = stack.procs["identity"]
+    child = int(subprocess.run(["pgrep", "-P", str(supervisor.pid)], capture_output=True,
+                               text=True).stdout.split()[0])
+    os.kill(child, signal.SIGKILL)
+    wait_for(lambda: not stack.ready(), timeout=15, interval=0.2, what="readiness to notice")
+    wait_for(stack.ready, timeout=60, interval=0.5, what="identity to be restarted")
+    me = requests.get(f"{stack.base}/api/v1/me", headers=auth(admin_token), timeout=10)
+    assert me.status_code == 200
+    assert supervisor.poll() is None
