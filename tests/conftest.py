@@ -7,7 +7,7 @@ reachable; SQLite files otherwise), so they never touch a platform running on th
 """
 import warnings
 
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated")
+warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
 import eventlet  # noqa: E402
 
 eventlet.monkey_patch()

@@ -9,7 +9,7 @@ from gateway.auth import caller, operator
 from gateway.rpc import answer, client
 from services.common.caller import OPERATOR_ADMIN
 from services.common.schemas import PageArgs, page_of
-from services.identity.schemas import CustomerIn, CustomerOut
+from services.identity.schemas import CustomerIn, CustomerOut, CustomerPatch
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin",
                 description="Operator staff: customers and their settings.")
@@ -51,7 +51,7 @@ def get_customer(customer_id):
 
 @blp.route("/customers/<string:customer_id>", methods=["PATCH"])
 @operator(OPERATOR_ADMIN)
-@blp.arguments(CustomerIn(partial=True))
+@blp.arguments(CustomerPatch(partial=True))
 @blp.response(200, CustomerOut)
 def update_customer(payload, customer_id):
     """Change a customer's details or settings (portal access, dimensions rule, location sharing ...)."""

@@ -64,6 +64,10 @@ class CustomerIn(StrictSchema):
     default_depot_id = fields.String(allow_none=True, validate=validate.Length(max=36))
 
 
+class CustomerPatch(CustomerIn):
+    """A change to a customer: only the fields sent change (loaded with ``partial=True``)."""
+
+
 class CustomerOut(Schema):
     id = fields.String(required=True)
     client_id = fields.String(required=True)
