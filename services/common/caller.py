@@ -14,8 +14,6 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from nameko.extensions import DependencyProvider
-
 from services.common.errors import Forbidden, NotFound, Unauthenticated
 from services.common.keys import derive_key
 
@@ -127,11 +125,3 @@ def verify(token: str | None, now: float | None = None) -> CallerContext:
 
 def service_context() -> CallerContext:
     return CallerContext(role=SERVICE)
-
-
-class Caller(DependencyProvider):
-    """Injects the verified CallerContext of the worker. Never raises here (a raise while
-    injecting would leave the RPC unanswered); a bad context raises when it is used."""
-
-    def get_dependency(self, worker_ctx) -> CallerContext:
-        return verify(worker_ctx.data.get(CONTEXT_KEY))

@@ -23,6 +23,8 @@ from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.messaging import Consumer
 from nameko.rpc import Rpc
 
+from services.common.caller import verify as verify_caller
+from services.common.caller import CONTEXT_KEY as CALLER_KEY
 from services.common.db import Database
 from services.common.errors import ValidationFailed
 from services.common.events import read_envelope
@@ -208,3 +210,12 @@ class Correlation(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return worker_ctx.data.get(CORRELATION_KEY)
+
+
+class Caller(DependencyProvider):
+    """Injects the verified CallerContext of the worker (services.common.caller). Never raises
+    here (a raise while injecting would leave the RPC unanswered); a bad context raises when the
+    service uses it."""
+
+    def get_dependency(self, worker_ctx):
+        return verify_caller(worker_ctx.data.get(CALLER_KEY))

@@ -21,7 +21,6 @@ from pathlib import Path
 from services.common.config import ROOT, SERVICES, var_dir
 
 LIVENESS_STALE_SECONDS = 45.0
-LIVENESS_INTERVAL_SECONDS = 5.0
 
 
 def load_config(service: str) -> dict:
@@ -34,12 +33,13 @@ def load_config(service: str) -> dict:
 
 
 def child(service: str) -> None:
+    import warnings
+
+    # eventlet announces its maintenance mode on import; PITFALLS 11 says what we do about it.
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()
-    import warnings
-
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     from services.common.db import make_green
     from services.common.logs import configure_logging
 

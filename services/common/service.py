@@ -2,8 +2,7 @@
 and the ``ping`` the gateway's readiness check calls."""
 from __future__ import annotations
 
-from services.common.caller import Caller
-from services.common.entrypoints import Correlation, rpc
+from services.common.entrypoints import Caller, Correlation, rpc
 from services.common.liveness import Liveness
 
 
