@@ -120,9 +120,50 @@ def declare_all(amqp_uri: str | None = None) -> list[str]:
     return names
 
 
+def expected_queues() -> set[str]:
+    names = set()
+    for service in SERVICES:
+        names.add(rpc_queue(service).name)
+        for spec in handler_queues(service):
+            names |= {spec.name, f"{spec.name}.dlq"}
+    return names
+
+
+def check(amqp_uri: str | None = None) -> dict[str, list[str]]:
+    """PITFALLS 8: a renamed handler leaves its durable queue behind, filling with events nobody
+    reads. Lists the platform's queues that no code declares (orphans), the handler and RPC
+    queues with no consumer, and dead-letter queues holding messages. Reads the broker's queue
+    list with ``rabbitmqctl`` (run where the broker runs, as a user allowed to use it)."""
+    import json
+    import subprocess
+    from urllib.parse import unquote, urlparse
+
+    vhost = unquote(urlparse(amqp_uri or env("AMQP_URI")).path[1:]) or "/"
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "consumers",
+                          "messages", "--formatter", "json"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    queues = {q["name"]: q for q in json.loads(out)}
+    expected = expected_queues()
+    ours = {n: q for n, q in queues.items() if n.startswith(("evt--", "rpc-"))}
+    return {
+        "orphaned": sorted(n for n in ours if n not in expected),
+        "without_consumer": sorted(n for n, q in ours.items()
+                                   if n in expected and not n.endswith(".dlq") and q["consumers"] == 0),
+        "dead_letters": sorted(f"{n} ({q['messages']})" for n, q in ours.items()
+                               if n.endswith(".dlq") and q["messages"]),
+    }
+
+
 if __name__ == "__main__":  # pragma: no cover
+    import sys
+
     from services.common.logs import configure_logging
 
     configure_logging("topology")
+    if "--check" in sys.argv:
+        findings = check()
+        for kind, names in findings.items():
+            print(f"{kind}: {', '.join(names) or 'none'}")
+        sys.exit(1 if findings["orphaned"] or findings["dead_letters"] else 0)
     declared = declare_all()
     log.info("declared %d queues", len(declared), extra={"queues": declared})

@@ -141,3 +141,17 @@ def test_pitfall_04_an_event_with_no_queue_yet_waits_in_the_outbox(scratch_db, m
 
 def probe_amqp(rpc):
     return rpc.amqp_uri
+
+
+def test_pitfall_08_the_topology_check_finds_orphaned_and_unconsumed_queues(amqp_uri):
+    """A handler renamed in code leaves its old queue behind; the check names it."""
+    from services.common.topology import check
+
+    with Connection(amqp_uri) as conn:
+        Queue("evt--orders.a_renamed_handler", exchange=events_exchange(), routing_key="order.created",
+              durable=True)(conn.channel()).declare()
+    findings = check(amqp_uri)
+    assert "evt--orders.a_renamed_handler" in findings["orphaned"]
+    # no service runs in this vhost outside the tests' containers: the declared queues are idle
+    assert "evt--orders.keep_customer_settings" in findings["without_consumer"]
+    assert "rpc-identity" in findings["without_consumer"]

@@ -52,3 +52,25 @@ def test_every_service_is_laid_out_alike(service):
     cls = service_class(service)
     assert cls.name == service
     assert hasattr(cls, "ping") and hasattr(cls, "db") and hasattr(cls, "caller")
+
+
+def test_pitfall_17_times_are_stored_timezone_aware_and_naive_ones_refused(tmp_path):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+    from sqlalchemy.exc import StatementError
+    from sqlalchemy.orm import Session
+
+    from services.identity.models import Base, User
+
+    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(User(email="a@b.example", role="operator_admin",
+                         last_login_at=datetime(2026, 1, 1, 12, tzinfo=timezone.utc)))
+        session.commit()
+        stored = session.scalar(select(User.last_login_at))
+        assert stored.tzinfo is not None and stored.utcoffset().total_seconds() == 0
+        session.add(User(email="c@d.example", role="operator_admin", last_login_at=datetime(2026, 1, 1)))
+        with pytest.raises(StatementError, match="naive datetime"):
+            session.commit()
