@@ -33,7 +33,7 @@ os.environ.update({
 os.environ.pop("DATABASE_URL", None)
 
 import pytest  # noqa: E402
-from sqlalchemy import create_engine, pool, text  # noqa: E402
+from sqlalchemy import create_engine, pool  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from services.common.db import make_green  # noqa: E402
@@ -85,14 +85,9 @@ def _database_url(name: str) -> str:
 
 
 def _drop(url: str) -> None:
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
-        return
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                          poolclass=pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
+    from services.common.migrations import drop_database
+
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")

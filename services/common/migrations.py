@@ -21,18 +21,35 @@ def alembic_config(service: str, url: str | None = None) -> Config:
     return cfg
 
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database named in ``url`` if it does not exist yet."""
+def _server_admin(url: str):
+    """An autocommit connection to the server's ``postgres`` database, or None for SQLite."""
     parsed = make_url(url)
     if not parsed.drivername.startswith("postgresql"):
+        return None, parsed
+    return create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                         poolclass=pool.NullPool), parsed
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in ``url`` if it does not exist yet."""
+    admin, parsed = _server_admin(url)
+    if admin is None:
         return
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                          poolclass=pool.NullPool)
     with admin.connect() as conn:
         exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
         if not exists:
             conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
             log.info("created database %s", parsed.database)
+    admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    """Drop the PostgreSQL database named in ``url`` (tests clean up with it)."""
+    admin, parsed = _server_admin(url)
+    if admin is None:
+        return
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
     admin.dispose()
 
 
