@@ -1,0 +1,1 @@
+"""Benchmarks of the running stack; see bench/README.md."""
