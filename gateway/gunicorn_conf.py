@@ -1,16 +1,16 @@
 """gunicorn settings of the gateway, from the environment (services/common/config.py).
 
-gevent workers: a request spends nearly all its time waiting for an RPC reply, which a
-greenlet does far more cheaply than an OS thread (measured here: bare Flask serves ~35% more
-requests/s under gevent than under gthread, and the reply hand-off costs no GIL contention).
-Each process keeps one RPC client shared by its greenlets, so a request costs one AMQP
-publish and one reply, never a new connection."""
+gthread workers, each process keeping one RPC client shared by its threads, so a request costs
+one AMQP publish and one reply, never a new connection. gevent workers were measured too: ~5%
+more requests/s on the RPC routes, but under a saturated CPU their scheduling let some
+keep-alive connections wait over a second (p99 of /healthz 1.1 s with timeouts, against 77 ms
+here with gthread), so they were not kept."""
 from services.common.config import env, env_int
 
 bind = env("GATEWAY_BIND")
 workers = env_int("GATEWAY_WORKERS")
-worker_class = "gevent"
-worker_connections = env_int("GATEWAY_CONNECTIONS")
+worker_class = "gthread"
+threads = env_int("GATEWAY_THREADS")
 timeout = 60
 graceful_timeout = 20
 keepalive = 30
@@ -23,6 +23,5 @@ errorlog = "-"
 loglevel = env("LOG_LEVEL").lower()
 proc_name = "portal-gateway"
 
-# No post_fork hook: importing gateway.rpc there would create its locks before gevent patches
-# threading, and greenlets would then block on real OS locks. The client is made on first use
-# in each worker (gateway.rpc.client checks the pid).
+# The RPC client is made on first use in each worker (gateway.rpc.client checks the pid), so
+# nothing AMQP crosses the fork.

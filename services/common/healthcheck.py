@@ -1,0 +1,37 @@
+"""Container healthcheck of one service: ``python -m services.common.healthcheck identity``.
+
+A service has no HTTP port, and a running process is not a working one (a blocked eventlet hub or
+a lost broker leaves it up but deaf, PITFALLS 3 and 10). Healthy means what the gateway needs: it
+answers an RPC ``ping`` sent with the gateway's client. Exit 0 printing the reply, else 1.
+"""
+import json
+import sys
+
+from kombu import Connection
+
+from gateway.rpc import RpcClient
+from services.common.config import SERVICES, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in SERVICES:
+        print(f"usage: python -m services.common.healthcheck {'|'.join(SERVICES)}", file=sys.stderr)
+        return 1
+    try:
+        # RpcClient() waits 15 s for an unreachable broker; one connect attempt fails at once.
+        with Connection(env("AMQP_URI"), connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=0)
+        reply = RpcClient(timeout=5).call(args[0], "ping")   # the process ends right after
+        if not (isinstance(reply, dict) and reply.get("ok")):
+            raise ValueError(f"unexpected reply {reply!r}")
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        print(f"{args[0]} unhealthy: {reason}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
