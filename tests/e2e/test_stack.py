@@ -162,3 +162,18 @@ def test_pitfall_03_a_service_that_dies_is_restarted_by_its_supervisor(stack, ad
     me = requests.get(f"{stack.base}/api/v1/me", headers=auth(admin_token), timeout=10)
     assert me.status_code == 200
     assert supervisor.poll() is None
+
+
+def test_the_benchmark_harness_runs_against_the_stack(stack):
+    """Keeps bench/ working; its figures are printed, never asserted (this run is one second)."""
+    import shutil
+
+    if not shutil.which("wrk"):
+        pytest.skip("wrk is not installed (bin/portal test and bin/portal bench install it as root)")
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--base-url", stack.base, "--duration", "1",
+                           "--connections", "1", "--email", ADMIN[0], "--password", ADMIN[1]],
+                          cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for route in ("healthz", "ping", "me"):
+        assert f"\n{route} " in done.stdout
+    assert "me/ping" in done.stdout
