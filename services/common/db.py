@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from services.common.config import database_url, env_int
-from services.common.errors import Conflict
+from services.common.errors import Conflict, ValidationFailed
 from services.common.events import make_envelope
 from services.common.logs import correlation_id
 from services.common.outbox import OutboxRelay
@@ -187,11 +187,17 @@ class UnitOfWork:
         return self.session.scalar(select(model.event_id).where(
             model.consumer == consumer, model.event_id == event_id)) is not None
 
-    def idempotent(self, scope: str, key: str | None, request: Any, produce: Callable[[], Any]) -> Any:
-        """Run ``produce`` once per (scope, key): a repeat with the same request returns the first
-        answer; a repeat with another request is a conflict. The record commits with the work."""
+    def idempotent(self, operation: str, caller, key: str | None, request: Any,
+                   produce: Callable[[], Any]) -> Any:
+        """Run ``produce`` once per (operation, account, key): a repeat with the same request
+        returns the first answer; a repeat with another request is a conflict. Keys belong to an
+        account (a customer, or the operator's staff), so two customers cannot collide. The
+        record commits with the work, so a failed attempt leaves the key free."""
         if not key:
             return produce()
+        if len(key) > 128:
+            raise ValidationFailed.of({"Idempotency-Key": ["Use at most 128 characters."]})
+        scope = f"{operation}:{caller.customer_id or 'operator'}"
         model = self._base.IdempotencyRecord
         digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
         found = self.session.get(model, (scope, key))

@@ -27,7 +27,7 @@ class Service(PortalService):
     def create_customer(self, payload: dict, idempotency_key: str | None = None) -> dict:
         self.caller.require_operator()
         fields = customers.validate_fields(payload)
-        return self.db.idempotent("create_customer", idempotency_key, payload,
+        return self.db.idempotent("create_customer", self.caller, idempotency_key, payload,
                                   lambda: customers.create(self.db, self.caller, fields))
 
     @rpc
