@@ -82,8 +82,9 @@ class RpcClient:
         self._stopping = False
         self._thread = threading.Thread(target=self._consume_replies, name="rpc-replies", daemon=True)
         self._thread.start()
-        if not self._ready.wait(15):
-            raise ServiceUnavailable("The message broker is not reachable.")
+        # Give the first connection a moment, but never fail or block here: while the broker
+        # is away, calls fail fast (send) and this one thread keeps reconnecting.
+        self._ready.wait(2)
 
     # --- replies -----------------------------------------------------------------------
     def _reply_queue(self) -> Queue:
@@ -117,11 +118,22 @@ class RpcClient:
                         except socket.timeout:
                             conn.heartbeat_check()
             except Exception as exc:
+                self._ready.clear()
+                self._fail_pending()
                 if self._stopping:
                     return
                 log.warning("RPC reply consumer lost the broker (%s); reconnecting", exc)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5)
+
+    def _fail_pending(self) -> None:
+        """The exclusive reply queue died with the connection: no reply in flight can arrive."""
+        lost = {"exc_type": "ServiceUnavailable",
+                "exc_args": ["The connection to the message broker was lost; retry.", {}]}
+        for cid in list(self._pending):
+            pending = self._pending.pop(cid, None)
+            if pending is not None:
+                pending._resolve({"error": lost})
 
     # --- requests ----------------------------------------------------------------------
     def _channel(self) -> amqp.Channel:
@@ -141,6 +153,8 @@ class RpcClient:
     def send(self, service: str, method: str, *args: Any, caller: CallerContext | None = None,
              timeout: float | None = None, **kwargs: Any) -> PendingReply:
         deadline = time.time() + (timeout or self.timeout)
+        if not self._ready.is_set() and not self._ready.wait(min(2.0, timeout or self.timeout)):
+            raise ServiceUnavailable("The message broker is not reachable.")
         cid = uuid.uuid4().hex
         pending = self._pending[cid] = PendingReply(service, method, deadline)
         headers = {"nameko.deadline": deadline,

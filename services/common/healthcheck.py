@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m services.common.healthcheck {'|'.join(SERVICES)}", file=sys.stderr)
         return 1
     try:
-        # RpcClient() waits 15 s for an unreachable broker; one connect attempt fails at once.
+        # One connect attempt first: it names the reason (refused, DNS, auth) in the output.
         with Connection(env("AMQP_URI"), connect_timeout=3) as conn:
             conn.ensure_connection(max_retries=0)
         reply = RpcClient(timeout=5).call(args[0], "ping")   # the process ends right after
