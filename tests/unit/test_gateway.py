@@ -109,3 +109,19 @@ def test_docs_page_and_its_assets_are_served_locally(client):
     assert page.status_code == 200 and b"/api/docs/static/swagger-ui-bundle.js" in page.data
     asset = client.get("/api/docs/static/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.data) > 100_000
+
+
+def test_verified_tokens_are_remembered_only_until_they_expire(monkeypatch):
+    import gateway.auth as auth_module
+    from services.common.errors import Unauthenticated
+
+    ctx = CallerContext(role=CUSTOMER_ADMIN, user_id="u1", customer_id="c1")
+    live, _ = tokens.issue(ctx, ttl=60)
+    assert auth_module._verified(live) == ctx
+    monkeypatch.setattr(auth_module.tokens, "read", lambda token: pytest.fail("not served from memory"))
+    assert auth_module._verified(live) == ctx             # second time: from memory
+    monkeypatch.undo()
+    expired, _ = tokens.issue(ctx, ttl=60, now=time.time() - 3600)
+    auth_module._verified_tokens[expired] = (ctx, time.time() - 1)   # remembered, but past its exp
+    with pytest.raises(Unauthenticated, match="expired"):
+        auth_module._verified(expired)
