@@ -121,7 +121,3 @@ def verify(token: str | None, now: float | None = None) -> CallerContext:
         return ctx
     except (ValueError, TypeError, KeyError) as exc:
         return CallerContext(role=ANONYMOUS, problem=f"caller context refused: {exc}")
-
-
-def service_context() -> CallerContext:
-    return CallerContext(role=SERVICE)

@@ -19,7 +19,7 @@ from functools import partial
 
 import amqp
 from kombu import Connection, Exchange
-from nameko.exceptions import IncorrectSignature, UnserializableValueError, serialize
+from nameko.exceptions import ContainerBeingKilled, IncorrectSignature, UnserializableValueError, serialize
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.messaging import Consumer
 from nameko.rpc import Rpc
@@ -181,8 +181,11 @@ class DomainEventHandler(Consumer):
             return
         context_data = self.unpack_message_headers(message)
         context_data.setdefault(CORRELATION_KEY, envelope.get("correlation_id"))
-        self.container.spawn_worker(self, (envelope,), {}, context_data=context_data,
-                                    handle_result=partial(self.handle_result, message))
+        try:
+            self.container.spawn_worker(self, (envelope,), {}, context_data=context_data,
+                                        handle_result=partial(self.handle_result, message))
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         envelope = worker_ctx.args[0]

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from kombu import Connection, Producer
 from nameko.extensions import SharedExtension
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from services.common.config import env, env_float
 from services.common.topology import events_exchange
@@ -62,11 +62,6 @@ class OutboxPublisher:
             except Exception:  # the connection may already be gone; nothing to save
                 pass
         self._conn = self._producer = None
-
-    def pending_count(self) -> int:
-        with self.factory() as session:
-            return session.scalar(select(func.count()).select_from(self.model)
-                                  .where(self.model.published_at.is_(None)))
 
     def relay_once(self, limit: int = BATCH) -> int:
         """Publish up to ``limit`` due events; returns how many were confirmed and routed."""

@@ -12,8 +12,6 @@ _hasher = PasswordHasher()   # argon2id
 # Verified when the email is unknown, so that a login takes as long either way.
 _DUMMY_HASH = _hasher.hash("not a real password")
 
-MIN_LENGTH = 10
-
 
 def _offload(fn, *args):
     try:
@@ -41,12 +39,3 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 def needs_rehash(stored_hash: str) -> bool:
     return _hasher.check_needs_rehash(stored_hash)
-
-
-def weakness(password: str) -> str | None:
-    """Why a new password is refused, or None."""
-    if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
-    if len(set(password)) < 4:
-        return "Use more different characters."
-    return None
