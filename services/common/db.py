@@ -170,6 +170,16 @@ class UnitOfWork:
             self._session = self._factory()
         return self._session
 
+    def read(self, statement, params: dict | None = None) -> list:
+        """Run one read-only statement outside the worker's transaction, in autocommit: one
+        round trip to the database instead of three (BEGIN, the query, COMMIT), and rows as
+        plain mappings with no ORM identity map. For the reads behind screens and lookups
+        (cosmicpython's "views"); anything that writes, or reads to decide a write, uses
+        ``session`` so it shares the transaction."""
+        engine = self._factory.kw["bind"]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.execute(statement, params or {}).mappings().all()
+
     def emit(self, event_type: str, data: dict[str, Any], customer_id: str | None = None) -> dict:
         """Write an event to the outbox, in this transaction. It leaves after the commit."""
         envelope = make_envelope(event_type, data, customer_id, correlation_id.get())

@@ -21,7 +21,7 @@ class Service(PortalService):
 
     @rpc
     def get_me(self) -> dict:
-        return accounts.profile(self.db.session, self.caller)
+        return accounts.profile(self.db, self.caller)
 
     @rpc
     def create_customer(self, payload: dict, idempotency_key: str | None = None) -> dict:
