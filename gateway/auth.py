@@ -30,7 +30,35 @@ def _from_request() -> CallerContext:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send credentials as 'Authorization: Bearer <token>'.")
-    return _verified(token.strip())
+    token = token.strip()
+    if token.startswith(API_KEY_MARK):
+        return _api_key(token)
+    return _verified(token)
+
+
+def client_address() -> str | None:
+    """The address sign-in throttling counts by (set ProxyFix up when behind a proxy)."""
+    return request.remote_addr
+
+
+API_KEY_MARK = "pk_"
+API_KEY_RECHECK_SECONDS = 60
+_api_keys: dict[str, tuple[CallerContext, float]] = {}
+
+
+def _api_key(secret: str) -> CallerContext:
+    """An API key's caller, asked of the identity service at most once a minute per key and
+    worker: a revoked key, or a customer switched off, stops working within that minute."""
+    from gateway.rpc import client
+
+    hit = _api_keys.get(secret)
+    if hit is not None and hit[1] > time.time():
+        return hit[0]
+    ctx = CallerContext(**client().call("identity", "authenticate_api_key", secret))
+    if len(_api_keys) >= _CACHE_SIZE:
+        _api_keys.clear()
+    _api_keys[secret] = (ctx, time.time() + API_KEY_RECHECK_SECONDS)
+    return ctx
 
 
 _CACHE_SIZE = 4096

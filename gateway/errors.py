@@ -29,6 +29,8 @@ def render_portal_error(exc: PortalError):
         response.headers["WWW-Authenticate"] = 'Bearer realm="portal"'
     if exc.status == 503:
         response.headers["Retry-After"] = "5"
+    if exc.status == 429:
+        response.headers["Retry-After"] = str(int(exc.details.get("retry_after", 60)))
     return response
 
 

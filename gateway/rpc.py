@@ -220,6 +220,8 @@ def answer(result: Any, status: int = 200):
     their schemas; the view's ``@blp.response`` schema documents it without dumping it again."""
     from flask import current_app
 
+    if status == 204:
+        return current_app.response_class(status=204)
     response = current_app.json.response(result)
     response.status_code = status
     return response

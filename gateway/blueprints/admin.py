@@ -5,11 +5,13 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from gateway.auth import caller, operator
+from gateway.auth import caller, client_address, operator
 from gateway.rpc import answer, client
 from services.common.caller import OPERATOR_ADMIN
 from services.common.schemas import PageArgs, page_of
-from services.identity.schemas import CustomerIn, CustomerOut, CustomerPatch
+from services.identity.schemas import (AuditArgs, AuditEntryOut, CustomerIn, CustomerOut,
+                                       CustomerPatch, InviteOut, InvitesIn, UserAccessPatch,
+                                       UserOut)
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin",
                 description="Operator staff: customers and their settings.")
@@ -57,3 +59,66 @@ def update_customer(payload, customer_id):
     """Change a customer's details or settings (portal access, dimensions rule, location sharing ...)."""
     return answer(client().call("identity", "update_customer", customer_id, request.get_json(),
                          caller=caller()))
+
+
+@blp.route("/customers/<string:customer_id>/invites", methods=["POST"])
+@operator()
+@blp.arguments(InvitesIn)
+@blp.response(201, InviteOut(many=True))
+def invite(_payload, customer_id):
+    """Invite people to a customer's portal by email (at most 20 users per customer)."""
+    return answer(client().call("identity", "invite", customer_id, request.get_json(),
+                                address=client_address(), caller=caller()), 201)
+
+
+@blp.route("/customers/<string:customer_id>/invites", methods=["GET"])
+@operator()
+@blp.response(200, InviteOut(many=True))
+def list_invites(customer_id):
+    """A customer's invitations and their status."""
+    return answer(client().call("identity", "list_invites", customer_id, caller=caller()))
+
+
+@blp.route("/invites/<string:invite_id>/resend", methods=["POST"])
+@operator()
+@blp.response(200, InviteOut)
+def resend_invite(invite_id):
+    """Send an invitation again with a new link (the old link stops working)."""
+    return answer(client().call("identity", "resend_invite", invite_id, caller=caller()))
+
+
+@blp.route("/invites/<string:invite_id>", methods=["DELETE"])
+@operator()
+@blp.response(200, InviteOut)
+def revoke_invite(invite_id):
+    """Revoke an invitation that was not accepted yet."""
+    return answer(client().call("identity", "revoke_invite", invite_id, caller=caller()))
+
+
+@blp.route("/customers/<string:customer_id>/users", methods=["GET"])
+@operator()
+@blp.response(200, UserOut(many=True))
+def list_users(customer_id):
+    """A customer's portal users."""
+    return answer(client().call("identity", "list_users", customer_id, caller=caller()))
+
+
+@blp.route("/users/<string:user_id>", methods=["PATCH"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(UserAccessPatch)
+@blp.response(200, UserOut)
+def set_user_access(_payload, user_id):
+    """Switch a user's portal access (or activity) on or off."""
+    return answer(client().call("identity", "set_user_access", user_id, request.get_json(),
+                                caller=caller()))
+
+
+@blp.route("/audit-log", methods=["GET"])
+@operator()
+@blp.arguments(AuditArgs, location="query", as_kwargs=True)
+@blp.response(200, page_of(AuditEntryOut))
+def audit_log(**args):
+    """Who did what: sign-ins, invitations, API keys, access changes; newest first."""
+    return answer(client().call("identity", "audit_log",
+                                {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                                 for k, v in args.items() if v is not None}, caller=caller()))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from gateway.auth import client_address
 from gateway.rpc import answer, client
 from services.identity.schemas import LoginIn, LoginOut
 
@@ -15,5 +16,6 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign i
 def login(credentials):
     """Exchange email and password for an access token.
 
-    The same answer (401) for an unknown email and a wrong password."""
-    return answer(client().call("identity", "login", credentials))
+    The same answer (401) for an unknown email and a wrong password; repeated failures for an
+    account or from an address are refused for a while (429 with Retry-After)."""
+    return answer(client().call("identity", "login", credentials, address=client_address()))

@@ -37,6 +37,14 @@ VARIABLES: tuple[Var, ...] = (
     Var("PORTAL_ADMIN_EMAIL", "admin@example.com", "The operator admin bootstrapped on first start."),
     Var("PORTAL_ADMIN_PASSWORD", "admin-password", "Its password (set only when the user is created)."),
     Var("PORTAL_OPERATOR_NAME", "Demo Logistics", "The operator's name shown in the portal and emails."),
+    Var("PORTAL_URL", "http://127.0.0.1:8000", "Where people reach the portal: the base of links in emails."),
+    Var("SMTP_URL", None, "`smtp://[user:password@]host:port` (STARTTLS when offered; "
+        "`?starttls=required` insists) or `smtps://...`. Unset: mail is kept as `.eml` files "
+        "under `VAR_DIR/mail/`."),
+    Var("SMTP_TIMEOUT", "10", "Timeout of each SMTP connection and command, seconds."),
+    Var("SMTP_RETRIES", "3", "Attempts at an email through temporary SMTP failures (no connection, "
+        "4xx), 0.5 s apart, doubling."),
+    Var("MAIL_FROM", None, "Sender of every email. Unset: `PORTAL_OPERATOR_NAME <no-reply@portal.example>`."),
     Var("ACCESS_TOKEN_TTL", "900", "Lifetime of an access token, seconds."),
     Var("RPC_TIMEOUT", "5", "Deadline of one RPC call from the gateway, seconds; sent with the call."),
     Var("SERVICE_MAX_WORKERS", "32", "Concurrent workers (greenthreads) per service process."),

@@ -170,6 +170,11 @@ class UnitOfWork:
             self._session = self._factory()
         return self._session
 
+    def separate_session(self) -> Session:
+        """A session outside the worker's transaction, for bookkeeping that must be kept even
+        when the work rolls back (a failed sign-in's count). Commit it yourself."""
+        return self._factory()
+
     def read(self, statement, params: dict | None = None) -> list:
         """Run one read-only statement outside the worker's transaction, in autocommit: one
         round trip to the database instead of three (BEGIN, the query, COMMIT), and rows as

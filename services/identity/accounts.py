@@ -12,6 +12,7 @@ from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import NotFound, Unauthenticated
 from services.common.schemas import dump
+from services.identity import audit, throttle
 from services.identity.models import Customer, User
 from services.identity.passwords import hash_password, needs_rehash, verify_password
 from services.identity.schemas import LoginOut, UserOut
@@ -25,9 +26,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def login(session: Session, email: str, password: str) -> dict:
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+def login(uow: UnitOfWork, email: str, password: str, address: str | None = None) -> dict:
+    session = uow.session
+    email = normalise_email(email)
+    throttle.check(session, email, address)
+    user = session.scalar(select(User).where(User.email == email))
     if not verify_password(user.password_hash if user else None, password):
+        throttle.failed(uow.separate_session(), email, address)
         raise Unauthenticated(BAD_LOGIN)
     if not user.is_active or not user.has_portal_access:
         raise Unauthenticated("This account cannot sign in; ask your administrator.")
@@ -38,7 +43,11 @@ def login(session: Session, email: str, password: str) -> dict:
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
-    token, ttl = tokens.issue(CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id))
+    ctx = CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id)
+    throttle.succeeded(session, email)
+    audit.record(session, ctx, "auth.login", customer_id=user.customer_id, target_id=user.id,
+                 address=address)
+    token, ttl = tokens.issue(ctx)
     return dump(LoginOut, {"access_token": token, "token_type": "Bearer", "expires_in": ttl,
                             "user": user})
 

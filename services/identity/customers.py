@@ -6,12 +6,13 @@ import secrets
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.common.caller import OPERATOR_ADMIN, CallerContext
+from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound, ValidationFailed
 from services.common.schemas import dump, load
 from services.identity.models import Customer
-from services.identity.schemas import CustomerIn, CustomerOut
+from services.identity import audit
+from services.identity.schemas import CustomerIn, CustomerOut, CustomerSelfOut
 
 # Crockford's base32 without I, L, O, U: easy to read aloud and type into a spreadsheet.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -86,3 +87,23 @@ def listing(session: Session, caller: CallerContext, page: int, per_page: int,
 
 def validate_fields(data: dict, partial: bool = False) -> dict:
     return load(CustomerIn, data, partial=partial)
+
+
+def own(session: Session, caller: CallerContext) -> dict:
+    caller.require()
+    customer = session.get(Customer, caller.scope()) if caller.is_customer else None
+    if customer is None:
+        raise NotFound("You act for no customer account.")
+    return dump(CustomerSelfOut, customer)
+
+
+def update_own(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
+    caller.require(CUSTOMER_ADMIN)
+    customer = uow.session.get(Customer, caller.scope())
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    uow.session.flush()
+    audit.record(uow.session, caller, "customer.self_updated", customer_id=customer.id,
+                 target_id=customer.id, details={"fields": sorted(fields)})
+    uow.emit("customer.updated", event_data(customer), customer_id=customer.id)
+    return dump(CustomerSelfOut, customer)

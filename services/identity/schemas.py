@@ -84,3 +84,99 @@ class CustomerOut(Schema):
     default_depot_id = fields.String(allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+
+
+class CustomerSelfOut(Schema):
+    """What a customer sees of its own account."""
+
+    id = fields.String(required=True)
+    client_id = fields.String(required=True)
+    name = fields.String(required=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    postal_code = fields.String(allow_none=True)
+    billing_address = fields.Dict(allow_none=True)
+    require_dimensions = fields.Boolean(required=True)
+    location_sharing = fields.String(required=True)
+    allow_order_upload = fields.Boolean(required=True)
+
+
+class CustomerSelfPatch(StrictSchema):
+    """What a customer admin may change on its own account."""
+
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    phone = CustomerIn._declared_fields["phone"]
+    billing_address = fields.Nested(Address, allow_none=True)
+
+
+class InvitesIn(StrictSchema):
+    emails = fields.List(fields.Email(validate=validate.Length(max=254)), required=True,
+                         validate=validate.Length(min=1, max=20))
+    role = fields.String(load_default="customer_user",
+                         validate=validate.OneOf(["customer_user", "customer_admin"]))
+
+
+class InviteOut(Schema):
+    id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    email = fields.String(required=True)
+    role = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["pending", "accepted", "revoked", "expired"]})
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+    sent_count = fields.Integer(required=True)
+
+
+class AcceptInviteIn(StrictSchema):
+    token = fields.String(required=True, validate=validate.Length(min=20, max=200))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class MePatch(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    current_password = fields.String(validate=validate.Length(max=1024))
+    new_password = fields.String(validate=validate.Length(min=1, max=1024))
+
+
+class UserAccessPatch(StrictSchema):
+    has_portal_access = fields.Boolean()
+    is_active = fields.Boolean()
+
+
+class ApiKeyIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class ApiKeyOut(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class ApiKeyCreated(ApiKeyOut):
+    secret = fields.String(required=True, metadata={"description": "Shown this once; store it now."})
+
+
+class AuditArgs(StrictSchema):
+    customer_id = fields.String(load_default=None)
+    actor_id = fields.String(load_default=None)
+    action = fields.String(load_default=None)
+    since = fields.AwareDateTime(load_default=None)
+    until = fields.AwareDateTime(load_default=None)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AuditEntryOut(Schema):
+    at = fields.DateTime(required=True)
+    action = fields.String(required=True)
+    actor_id = fields.String(allow_none=True)
+    actor_role = fields.String(allow_none=True)
+    customer_id = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    details = fields.Dict()

@@ -1,28 +1,97 @@
-"""The identity service: entrypoints only; the rules live in accounts.py and customers.py."""
+"""The identity service: entrypoints only; the rules live in the domain modules."""
 from __future__ import annotations
 
 from services.common.db import Database
-from services.common.entrypoints import rpc
-from services.common.schemas import PageArgs, load
+from services.common.entrypoints import event_handler, rpc
+from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
-from services.identity import accounts, customers
+from services.identity import accounts, api_keys, audit, customers, invites, mailer, users
 from services.identity.models import Base
-from services.identity.schemas import LoginIn
+from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, CustomerSelfPatch,
+                                       InvitesIn, LoginIn, MePatch, UserAccessPatch, UserOut)
 
 
 class Service(PortalService):
     name = "identity"
     db = Database(Base)
 
+    # --- signing in -------------------------------------------------------------------
     @rpc
-    def login(self, credentials: dict) -> dict:
+    def login(self, credentials: dict, address: str | None = None) -> dict:
         data = load(LoginIn, credentials)
-        return accounts.login(self.db.session, data["email"], data["password"])
+        return accounts.login(self.db, data["email"], data["password"], address)
 
+    @rpc
+    def authenticate_api_key(self, secret: str) -> dict:
+        return api_keys.authenticate(self.db.session, secret)
+
+    @rpc
+    def accept_invite(self, payload: dict, address: str | None = None) -> dict:
+        data = load(AcceptInviteIn, payload)
+        return dump(UserOut, invites.accept(self.db, data["token"], data["name"], data["password"], address))
+
+    # --- oneself ----------------------------------------------------------------------
     @rpc
     def get_me(self) -> dict:
         return accounts.profile(self.db, self.caller)
 
+    @rpc
+    def update_me(self, payload: dict) -> dict:
+        return users.update_me(self.db, self.caller, load(MePatch, payload))
+
+    @rpc
+    def get_own_customer(self) -> dict:
+        return customers.own(self.db.session, self.caller)
+
+    @rpc
+    def update_own_customer(self, payload: dict) -> dict:
+        return customers.update_own(self.db, self.caller, load(CustomerSelfPatch, payload))
+
+    # --- colleagues and invitations ---------------------------------------------------
+    @rpc
+    def list_users(self, customer_id: str | None = None) -> list:
+        return users.of_customer(self.db.session, self.caller, customer_id or self.caller.customer_id)
+
+    @rpc
+    def invite(self, customer_id: str | None, payload: dict, address: str | None = None) -> list:
+        data = load(InvitesIn, payload)
+        return invites.invite(self.db, self.caller, customer_id or self.caller.customer_id,
+                              data["emails"], data["role"], address)
+
+    @rpc
+    def list_invites(self, customer_id: str | None = None) -> list:
+        return invites.listing(self.db.session, self.caller, customer_id or self.caller.customer_id)
+
+    @rpc
+    def resend_invite(self, invite_id: str) -> dict:
+        return invites.resend(self.db, self.caller, invite_id)
+
+    @rpc
+    def revoke_invite(self, invite_id: str) -> dict:
+        return invites.revoke(self.db, self.caller, invite_id)
+
+    @rpc
+    def remove_user(self, user_id: str) -> None:
+        users.remove(self.db, self.caller, user_id)
+
+    @rpc
+    def set_user_access(self, user_id: str, payload: dict) -> dict:
+        return users.set_access(self.db, self.caller, user_id, load(UserAccessPatch, payload))
+
+    # --- API keys ---------------------------------------------------------------------
+    @rpc
+    def create_api_key(self, payload: dict) -> dict:
+        return api_keys.create(self.db, self.caller, load(ApiKeyIn, payload)["name"])
+
+    @rpc
+    def list_api_keys(self) -> list:
+        return api_keys.listing(self.db.session, self.caller)
+
+    @rpc
+    def revoke_api_key(self, key_id: str) -> dict:
+        return api_keys.revoke(self.db, self.caller, key_id)
+
+    # --- operator: customers and the audit log ----------------------------------------
     @rpc
     def create_customer(self, payload: dict, idempotency_key: str | None = None) -> dict:
         self.caller.require_operator()
@@ -43,3 +112,14 @@ class Service(PortalService):
     def list_customers(self, args: dict | None = None) -> dict:
         paging = load(PageArgs, {k: v for k, v in (args or {}).items() if k != "q"})
         return customers.listing(self.db.session, self.caller, q=(args or {}).get("q"), **paging)
+
+    @rpc
+    def audit_log(self, args: dict | None = None) -> dict:
+        data = load(AuditArgs, args or {})
+        page, per_page = data.pop("page"), data.pop("per_page")
+        return audit.listing(self.db.session, self.caller, data, page, per_page)
+
+    # --- emails (until the notify service sends them) ---------------------------------
+    @event_handler("invite.sent")
+    def email_invite(self, event: dict) -> None:
+        mailer.send_invite(self.db.session, event)

@@ -3,52 +3,13 @@
 import json
 
 import pytest
-from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import select
 
-from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
-from services.common.db import UnitOfWork
-from services.common.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from services.common import tokens
-from services.identity.accounts import ensure_admin
+from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
+from services.common.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from services.identity.models import Base, Customer, User
-from services.identity.service import Service
-
-ADMIN_EMAIL, ADMIN_PASSWORD = "boss@operator.example", "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def factory(tmp_path_factory):
-    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('identity')}/identity.db")
-    Base.metadata.create_all(engine)
-    make = sessionmaker(engine, expire_on_commit=False)
-    with make() as session, session.begin():
-        ensure_admin(session, ADMIN_EMAIL, ADMIN_PASSWORD)
-    yield make
-    engine.dispose()
-
-
-@pytest.fixture
-def admin(factory):
-    with factory() as session:
-        return CallerContext(role=OPERATOR_ADMIN, user_id=session.scalar(
-            select(User.id).where(User.email == ADMIN_EMAIL)))
-
-
-def call(factory, caller, method, *args, **kwargs):
-    """One worker: its own unit of work, committed when the entrypoint returns (as ours do)."""
-    uow = UnitOfWork(factory, Base)
-    service = worker_factory(Service, db=uow, caller=caller or CallerContext(role="anonymous"))
-    try:
-        result = getattr(service, method)(*args, **kwargs)
-        uow.commit()
-        return result
-    except Exception:
-        uow.rollback()
-        raise
-    finally:
-        uow.close()
+from tests.unit.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, call
 
 
 def test_login_returns_a_token_for_the_right_password_only(factory):

@@ -1,0 +1,48 @@
+"""The emails identity sends, until the notify service owns templates and preferences: built
+from the event that announces them, so they leave after the commit with an event handler's
+retries, and a stale one (an invitation resent since) is not sent at all."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from services.common.config import env
+from services.common.mail import Email, send
+from services.identity import one_time
+from services.identity.invites import PURPOSE
+from services.identity.models import Customer, Invite
+
+log = logging.getLogger(__name__)
+
+# 5xx answers about our own set-up (authentication, TLS), not about the recipient.
+CONFIGURATION_CODES = {530, 534, 535, 538}
+
+
+def invite_link(token: str) -> str:
+    return f"{env('PORTAL_URL').rstrip('/')}/accept-invite#token={token}"
+
+
+def send_invite(session: Session, event: dict) -> None:
+    data = event["data"]
+    invite = session.get(Invite, data["invite_id"])
+    token = one_time.derive(PURPOSE, data["invite_id"], data["nonce"])
+    if invite is None or invite.token_hash != one_time.digest(token) or invite.accepted_at or invite.revoked_at:
+        log.info("invitation %s changed since this event; not sending it", data["invite_id"])
+        return
+    customer = session.get(Customer, invite.customer_id)
+    operator = env("PORTAL_OPERATOR_NAME")
+    link = invite_link(token)
+    result = send(Email(
+        to=invite.email,
+        subject=f"{operator} invites you to the {customer.name} customer portal",
+        text=(f"Hello,\n\n{operator} has invited you to follow {customer.name}'s orders, documents "
+              f"and invoices in its customer portal.\n\nAccept the invitation and choose your "
+              f"password here (the link works once, until {invite.expires_at:%d %B %Y}):\n\n{link}\n\n"
+              f"If you did not expect this email, you can ignore it.\n"),
+    ))
+    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
+        # Raising hands the event to the handler's retries and then its dead-letter queue, where
+        # an operator can replay it once the mail server (or SMTP_URL) is fixed. A refused
+        # recipient is different: retrying would change nothing.
+        raise RuntimeError(f"invitation email to {invite.email} not sent: {result.status} {result.code}")

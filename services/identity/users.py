@@ -1,0 +1,71 @@
+"""Portal users as their colleagues and the operator manage them, and one's own profile."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, OPERATOR_ROLES, CallerContext
+from services.common.db import UnitOfWork
+from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.schemas import dump
+from services.identity import audit
+from services.identity.models import User
+from services.identity.passwords import hash_password, verify_password
+from services.identity.policy import check_new_password
+from services.identity.schemas import UserOut
+
+
+def of_customer(session: Session, caller: CallerContext, customer_id: str) -> list[dict]:
+    caller.require(*OPERATOR_ROLES, CUSTOMER_ADMIN)
+    scope = caller.scope(customer_id)
+    rows = session.scalars(select(User).where(User.customer_id == scope).order_by(User.email))
+    return dump(UserOut, rows, many=True)
+
+
+def _get(session: Session, caller: CallerContext, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None or (caller.is_customer and user.customer_id != caller.customer_id):
+        raise NotFound("No such user.")
+    return user
+
+
+def remove(uow: UnitOfWork, caller: CallerContext, user_id: str) -> None:
+    """A customer admin removes a colleague: the user can no longer sign in (the row stays, for
+    the history of what they did)."""
+    caller.require(CUSTOMER_ADMIN, OPERATOR_ADMIN)
+    user = _get(uow.session, caller, user_id)
+    if user.customer_id is None:
+        raise NotFound("No such user.")
+    if user.id == caller.user_id:
+        raise Conflict("You cannot remove yourself; ask another administrator.")
+    user.is_active = False
+    user.has_portal_access = False
+    audit.record(uow.session, caller, "user.removed", customer_id=user.customer_id, target_id=user.id)
+
+
+def set_access(uow: UnitOfWork, caller: CallerContext, user_id: str, fields: dict) -> dict:
+    """The operator switches a user's portal access (or activity) on or off."""
+    caller.require_operator(OPERATOR_ADMIN)
+    user = _get(uow.session, caller, user_id)
+    for name in ("has_portal_access", "is_active"):
+        if name in fields:
+            setattr(user, name, fields[name])
+    audit.record(uow.session, caller, "user.access_changed", customer_id=user.customer_id,
+                 target_id=user.id, details=fields)
+    return dump(UserOut, user)
+
+
+def update_me(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
+    caller.require()
+    user = _get(uow.session, caller, caller.user_id)
+    if "new_password" in fields:
+        if not verify_password(user.password_hash, fields.get("current_password") or ""):
+            raise ValidationFailed.of({"current_password": ["This is not your current password."]})
+        check_new_password(fields["new_password"], user.email, field="new_password")
+        user.password_hash = hash_password(fields["new_password"])
+        user.must_change_password = False
+        audit.record(uow.session, caller, "user.password_changed", customer_id=user.customer_id,
+                     target_id=user.id)
+    if "name" in fields:
+        user.name = fields["name"].strip()
+    return dump(UserOut, user)

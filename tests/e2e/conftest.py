@@ -1,0 +1,128 @@
+"""The whole platform as a user starts it: prepare, five supervised services, the gateway under
+gunicorn, and a real SMTP server (aiosmtpd) receiving the platform's emails; one stack for the
+whole end-to-end suite."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from services.common.config import ROOT, SERVICES
+from tests.conftest import PG_SERVER, RUN_ID, TMP, _drop, wait_for
+
+ADMIN = ("e2e-admin@operator.example", "e2e admin password")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, amqp_uri: str, smtp_port: int):
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.logs = Path(TMP, "e2e-logs")
+        self.logs.mkdir(exist_ok=True)
+        self.env = {**os.environ, "AMQP_URI": amqp_uri, "GATEWAY_BIND": f"127.0.0.1:{self.port}",
+                    "GATEWAY_WORKERS": "1", "LOG_FORMAT": "json", "VAR_DIR": str(Path(TMP, "e2e-var")),
+                    "PORTAL_ADMIN_EMAIL": ADMIN[0], "PORTAL_ADMIN_PASSWORD": ADMIN[1],
+                    "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "PORTAL_URL": self.base}
+        if PG_SERVER:
+            self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_e2e_{RUN_ID}"
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def run(self, name: str, *args: str) -> subprocess.Popen:
+        out = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, *args], env=self.env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> None:
+        subprocess.run([sys.executable, "-m", "services.common.prepare", "--demo"], env=self.env,
+                       cwd=ROOT, check=True, timeout=180, capture_output=True)
+        for service in SERVICES:
+            self.run(service, "-m", "services.common.run", service)
+        self.run("gateway", "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app")
+        wait_for(self.ready, timeout=90, interval=0.5, what="the stack to be ready")
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"{self.base}/readyz", timeout=3).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if PG_SERVER:
+            for service in SERVICES:
+                _drop(f"{self.env['DATABASE_URL']}_{service}")
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every message delivered to it."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        from email.parser import BytesParser
+        from email.policy import default
+
+        self.messages.append(BytesParser(policy=default).parsebytes(envelope.content))
+        return "250 OK"
+
+    def wait_for(self, to: str):
+        return wait_for(lambda: next((m for m in self.messages if m["To"] == to), None),
+                        timeout=30, what=f"an email to {to}")
+
+
+@pytest.fixture(scope="session")
+def mailbox():
+    # In this (eventlet-patched) process aiosmtpd's loop runs in a greenthread: one at a time.
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=_free_port(), ready_timeout=10)
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(amqp_uri, mailbox):
+    stack = Stack(amqp_uri, mailbox.port)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_token(stack):
+    response = requests.post(f"{stack.base}/api/v1/auth/login",
+                             json={"email": ADMIN[0], "password": ADMIN[1]}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}

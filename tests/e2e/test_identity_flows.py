@@ -1,0 +1,83 @@
+"""Invitations by real email, acceptance through the link, a customer's own account, API keys,
+and sign-in throttling: over HTTP against the running stack."""
+import re
+import uuid
+
+import pytest
+import requests
+
+from tests.e2e.conftest import auth
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "copper-lantern-88-meadow"
+
+
+def post(stack, path, body, token=None, **kw):
+    return requests.post(f"{stack.base}{path}", json=body, headers=auth(token) if token else {},
+                         timeout=15, **kw)
+
+
+def get(stack, path, token, **kw):
+    return requests.get(f"{stack.base}{path}", headers=auth(token), timeout=15, **kw)
+
+
+def sign_in(stack, email, password=PASSWORD):
+    response = post(stack, "/api/v1/auth/login", {"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def invite_and_accept(stack, mailbox, admin_token, customer_id, email, role="customer_user"):
+    sent = post(stack, f"/api/v1/admin/customers/{customer_id}/invites",
+                {"emails": [email], "role": role}, admin_token)
+    assert sent.status_code == 201, sent.text
+    message = mailbox.wait_for(email)
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    link = re.search(r"(http\S+accept-invite#token=(\S+))", body)
+    assert link and link[1].startswith(stack.base)
+    accepted = post(stack, "/api/v1/invites/accept", {"token": link[2], "name": "Robin", "password": PASSWORD})
+    assert accepted.status_code == 201, accepted.text
+    again = post(stack, "/api/v1/invites/accept", {"token": link[2], "name": "Robin", "password": PASSWORD})
+    assert again.status_code == 404                # the link works once
+    return sign_in(stack, email)
+
+
+@pytest.fixture(scope="module")
+def customer(stack, admin_token):
+    created = post(stack, "/api/v1/admin/customers", {"name": f"Flows {uuid.uuid4().hex[:6]}"}, admin_token)
+    assert created.status_code == 201
+    return created.json()
+
+
+def test_an_invited_person_signs_in_from_the_emailed_link(stack, mailbox, admin_token, customer):
+    email = f"robin.{uuid.uuid4().hex[:6]}@client.example"
+    token = invite_and_accept(stack, mailbox, admin_token, customer["id"], email, "customer_admin")
+    me = get(stack, "/api/v1/me", token).json()
+    assert me["email"] == email and me["customer_id"] == customer["id"]
+    own = get(stack, "/api/v1/customer", token).json()
+    assert own["client_id"] == customer["client_id"]
+    assert get(stack, "/api/v1/admin/customers", token).status_code == 403
+
+
+def test_an_api_key_acts_for_its_customer_only(stack, mailbox, admin_token, customer):
+    token = invite_and_accept(stack, mailbox, admin_token, customer["id"],
+                              f"keys.{uuid.uuid4().hex[:6]}@client.example", "customer_admin")
+    created = post(stack, "/api/v1/api-keys", {"name": "ERP link"}, token)
+    assert created.status_code == 201
+    secret = created.json()["secret"]
+    own = get(stack, "/api/v1/customer", secret)
+    assert own.status_code == 200 and own.json()["id"] == customer["id"]
+    listed = get(stack, "/api/v1/api-keys", token).json()
+    assert [k["prefix"] for k in listed] == [created.json()["prefix"]] and "secret" not in listed[0]
+    assert get(stack, "/api/v1/api-keys", "pk_0000_not-a-key").status_code == 401
+
+
+def test_repeated_failed_sign_ins_get_429_with_retry_after(stack):
+    email = f"guess.{uuid.uuid4().hex[:6]}@nobody.example"
+    codes = [post(stack, "/api/v1/auth/login", {"email": email, "password": "wrong guess"}).status_code
+             for _ in range(5)]
+    assert codes == [401] * 5
+    throttled = post(stack, "/api/v1/auth/login", {"email": email, "password": "wrong guess"})
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
+    assert throttled.json()["error"]["code"] == "throttled"

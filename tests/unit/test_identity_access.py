@@ -1,0 +1,187 @@
+"""Invitations, colleagues, API keys, sign-in throttling, password rules and the audit log."""
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_USER, CallerContext
+from services.common.db import utcnow
+from services.common.errors import Conflict, Forbidden, NotFound, Throttled, Unauthenticated, ValidationFailed
+from services.identity import one_time
+from services.identity.invites import MAX_USERS, PURPOSE
+from services.identity.models import AuditEntry, Base, Invite
+from tests.unit.conftest import call
+
+GOOD_PASSWORD = "plum-harbour-47-kettle"
+
+
+def new_customer(factory, admin, name="Invite Co"):
+    return call(factory, admin, "create_customer", {"name": name})
+
+
+def token_from_event(factory, invite_id):
+    """What the email would carry: derived from the nonce in the latest invite.sent event."""
+    with factory() as session:
+        bodies = [json.loads(b) for b in session.scalars(
+            select(Base.OutboxMessage.body).where(Base.OutboxMessage.type == "invite.sent")
+            .order_by(Base.OutboxMessage.seq))]
+    nonce = [b for b in bodies if b["data"]["invite_id"] == invite_id][-1]["data"]["nonce"]
+    return one_time.derive(PURPOSE, invite_id, nonce)
+
+
+def accepted_user(factory, admin, customer, email, role=CUSTOMER_USER):
+    [inv] = call(factory, admin, "invite", customer["id"], {"emails": [email], "role": role})
+    user = call(factory, None, "accept_invite", {"token": token_from_event(factory, inv["id"]),
+                                                 "name": "Pat", "password": GOOD_PASSWORD})
+    return CallerContext(role=role, user_id=user["id"], customer_id=customer["id"])
+
+
+def test_an_invitation_is_accepted_once_with_the_token_of_its_latest_email(factory, admin):
+    customer = new_customer(factory, admin)
+    [inv] = call(factory, admin, "invite", customer["id"], {"emails": ["new.person@client.example"]})
+    first = token_from_event(factory, inv["id"])
+    call(factory, admin, "resend_invite", inv["id"])
+    latest = token_from_event(factory, inv["id"])
+    with factory() as session:
+        stored = session.get(Invite, inv["id"]).token_hash
+    assert first != latest and stored == one_time.digest(latest) and latest not in stored
+    with pytest.raises(NotFound):      # the resend killed the first link
+        call(factory, None, "accept_invite", {"token": first, "name": "N", "password": GOOD_PASSWORD})
+    user = call(factory, None, "accept_invite", {"token": latest, "name": "Nia", "password": GOOD_PASSWORD})
+    assert user["customer_id"] == customer["id"] and user["role"] == CUSTOMER_USER
+    with pytest.raises(NotFound):      # single use
+        call(factory, None, "accept_invite", {"token": latest, "name": "Again", "password": GOOD_PASSWORD})
+    login = call(factory, None, "login", {"email": "new.person@client.example", "password": GOOD_PASSWORD})
+    assert login["user"]["id"] == user["id"]
+
+
+def test_events_never_carry_the_invitation_token(factory, admin):
+    customer = new_customer(factory, admin, "Leak Check")
+    [inv] = call(factory, admin, "invite", customer["id"], {"emails": ["x@leak.example"]})
+    token = token_from_event(factory, inv["id"])
+    with factory() as session:
+        assert all(token not in body for body in session.scalars(select(Base.OutboxMessage.body)))
+
+
+def test_expired_or_revoked_invitations_cannot_be_accepted(factory, admin):
+    customer = new_customer(factory, admin, "Expiry Co")
+    a, b = call(factory, admin, "invite", customer["id"], {"emails": ["a@exp.example", "b@exp.example"]})
+    with factory() as session, session.begin():
+        session.execute(update(Invite).where(Invite.id == a["id"]).values(expires_at=utcnow() - timedelta(seconds=1)))
+    call(factory, admin, "revoke_invite", b["id"])
+    for inv in (a, b):
+        with pytest.raises(NotFound):
+            call(factory, None, "accept_invite", {"token": token_from_event(factory, inv["id"]),
+                                                  "name": "N", "password": GOOD_PASSWORD})
+
+
+def test_at_most_twenty_users_per_customer_invitations_included(factory, admin):
+    customer = new_customer(factory, admin, "Crowded Ltd")
+    call(factory, admin, "invite", customer["id"], {"emails": [f"p{i}@crowd.example" for i in range(18)]})
+    with pytest.raises(Conflict, match="at most 20") as err:
+        call(factory, admin, "invite", customer["id"], {"emails": ["x@crowd.example", "y@crowd.example",
+                                                                   "z@crowd.example"]})
+    assert err.value.details == {"limit": MAX_USERS, "taken": 18, "requested": 3}
+    with factory() as session:        # refused whole: none of the three was invited
+        assert session.query(Invite).filter(Invite.email.like("%@crowd.example")).count() == 18
+    assert len(call(factory, admin, "invite", customer["id"], {"emails": ["x@crowd.example", "y@crowd.example"]})) == 2
+
+
+def test_existing_users_are_not_invited_again(factory, admin):
+    customer = new_customer(factory, admin, "Twice Co")
+    accepted_user(factory, admin, customer, "once@twice.example")
+    with pytest.raises(Conflict) as err:
+        call(factory, admin, "invite", customer["id"], {"emails": ["Once@Twice.example"]})
+    assert err.value.details["emails"] == ["once@twice.example"]
+
+
+def test_weak_passwords_are_refused_at_acceptance(factory, admin):
+    customer = new_customer(factory, admin, "Weak Co")
+    [inv] = call(factory, admin, "invite", customer["id"], {"emails": ["weak@weak.example"]})
+    token = token_from_event(factory, inv["id"])
+    for bad in ("short", "password123", "qwertyuiop", "weak@weak.example"):
+        with pytest.raises(ValidationFailed):
+            call(factory, None, "accept_invite", {"token": token, "name": "W", "password": bad})
+    call(factory, None, "accept_invite", {"token": token, "name": "W", "password": GOOD_PASSWORD})
+
+
+def test_customer_admins_manage_their_own_colleagues_only(factory, admin):
+    mine, other = new_customer(factory, admin, "Mine Ltd"), new_customer(factory, admin, "Other Ltd")
+    boss = accepted_user(factory, admin, mine, "boss@mine.example", CUSTOMER_ADMIN)
+    worker = accepted_user(factory, admin, mine, "worker@mine.example")
+    stranger = accepted_user(factory, admin, other, "someone@other.example")
+    assert {u["email"] for u in call(factory, boss, "list_users")} == {"boss@mine.example", "worker@mine.example"}
+    with pytest.raises(NotFound):
+        call(factory, boss, "list_users", other["id"])
+    with pytest.raises(NotFound):
+        call(factory, boss, "remove_user", stranger.user_id)
+    with pytest.raises(Forbidden):
+        call(factory, worker, "invite", None, {"emails": ["more@mine.example"]})
+    with pytest.raises(Conflict):
+        call(factory, boss, "remove_user", boss.user_id)
+    call(factory, boss, "remove_user", worker.user_id)
+    with pytest.raises(Unauthenticated):
+        call(factory, None, "login", {"email": "worker@mine.example", "password": GOOD_PASSWORD})
+
+
+def test_api_keys_show_their_secret_once_and_stop_when_revoked(factory, admin):
+    customer = new_customer(factory, admin, "Keys Ltd")
+    boss = accepted_user(factory, admin, customer, "boss@keys.example", CUSTOMER_ADMIN)
+    created = call(factory, boss, "create_api_key", {"name": "ERP"})
+    assert created["secret"].startswith(f"pk_{created['prefix']}_")
+    assert "secret" not in call(factory, boss, "list_api_keys")[0]
+    assert call(factory, None, "authenticate_api_key", created["secret"]) == {
+        "role": "api_key", "user_id": created["id"], "customer_id": customer["id"]}
+    call(factory, boss, "revoke_api_key", created["id"])
+    with pytest.raises(Unauthenticated):
+        call(factory, None, "authenticate_api_key", created["secret"])
+    with pytest.raises(Unauthenticated):
+        call(factory, None, "authenticate_api_key", "pk_0000_guess")
+
+
+def test_failed_sign_ins_are_throttled_the_same_for_known_and_unknown_accounts(factory, admin):
+    for email in ("boss@operator.example", "nobody@nowhere.example"):
+        for _ in range(5):
+            with pytest.raises(Unauthenticated):
+                call(factory, None, "login", {"email": email, "password": "wrong wrong"}, "10.0.0.9")
+        with pytest.raises(Throttled) as err:
+            call(factory, None, "login", {"email": email, "password": "wrong wrong"}, "10.0.0.9")
+        assert err.value.details["retry_after"] > 0
+    with factory() as session:
+        failures = session.query(AuditEntry).filter_by(action="auth.login_failed", address="10.0.0.9").count()
+    assert failures == 10
+
+
+def test_changing_ones_password_needs_the_current_one(factory, admin):
+    customer = new_customer(factory, admin, "Pw Co")
+    me = accepted_user(factory, admin, customer, "me@pw.example")
+    with pytest.raises(ValidationFailed):
+        call(factory, me, "update_me", {"current_password": "nope", "new_password": "another-long-phrase-9"})
+    call(factory, me, "update_me", {"current_password": GOOD_PASSWORD, "new_password": "another-long-phrase-9",
+                                    "name": "Me Myself"})
+    assert call(factory, None, "login", {"email": "me@pw.example", "password": "another-long-phrase-9"})["user"]["name"] == "Me Myself"
+
+
+def test_a_customer_edits_its_billing_address_only_as_admin(factory, admin):
+    customer = new_customer(factory, admin, "Billing Co")
+    boss = accepted_user(factory, admin, customer, "boss@billing.example", CUSTOMER_ADMIN)
+    user = accepted_user(factory, admin, customer, "user@billing.example")
+    address = {"line1": "2 Dock Road", "city": "Hull", "country": "GB"}
+    assert call(factory, boss, "update_own_customer", {"billing_address": address})["billing_address"]["line1"] == "2 Dock Road"
+    assert call(factory, user, "get_own_customer")["client_id"] == customer["client_id"]
+    with pytest.raises(Forbidden):
+        call(factory, user, "update_own_customer", {"phone": "+44 1482 000000"})
+    with pytest.raises(ValidationFailed):      # not a field a customer may set
+        call(factory, boss, "update_own_customer", {"location_sharing": "exact"})
+
+
+def test_sign_ins_invitations_and_keys_are_in_the_audit_log(factory, admin):
+    customer = new_customer(factory, admin, "Audited Ltd")
+    boss = accepted_user(factory, admin, customer, "boss@audited.example", CUSTOMER_ADMIN)
+    call(factory, None, "login", {"email": "boss@audited.example", "password": GOOD_PASSWORD})
+    call(factory, boss, "create_api_key", {"name": "WMS"})
+    actions = {e["action"] for e in call(factory, admin, "audit_log", {"customer_id": customer["id"]})["items"]}
+    assert {"invite.sent", "invite.accepted", "auth.login", "api_key.created"} <= actions
+    with pytest.raises(Forbidden):
+        call(factory, boss, "audit_log", {})
