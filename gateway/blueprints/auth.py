@@ -1,11 +1,13 @@
 """Signing in."""
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
 
-from gateway.auth import client_address
+from gateway.auth import caller, client_address, forget, requires
 from gateway.rpc import answer, client
-from services.identity.schemas import LoginIn, LoginOut
+from services.common import tokens
+from services.identity.schemas import LoginIn, LoginOut, PasswordResetConfirmIn, PasswordResetIn
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign in and out.")
 
@@ -19,3 +21,37 @@ def login(credentials):
     The same answer (401) for an unknown email and a wrong password; repeated failures for an
     account or from an address are refused for a while (429 with Retry-After)."""
     return answer(client().call("identity", "login", credentials, address=client_address()))
+
+
+@blp.route("/logout", methods=["POST"])
+@requires()
+@blp.response(204)
+def logout():
+    """End this session: its token stops working here at once, everywhere within a minute."""
+    token = request.headers["Authorization"].partition(" ")[2].strip()
+    if token.startswith("pk_"):
+        return answer(None, 204)          # an API key is revoked, not signed out
+    _ctx, claims = tokens.read(token)
+    client().call("identity", "logout", claims["jti"], claims["exp"], address=client_address(),
+                  caller=caller())
+    forget(token, claims["jti"], claims["exp"])
+    return answer(None, 204)
+
+
+@blp.route("/password-reset", methods=["POST"])
+@blp.arguments(PasswordResetIn)
+@blp.response(202)
+def password_reset(_payload):
+    """Email a single-use reset link valid for an hour. Always 202: the answer never tells
+    whether an account exists."""
+    client().call("identity", "request_password_reset", request.get_json(), address=client_address())
+    return answer({"status": "accepted"}, 202)
+
+
+@blp.route("/password-reset/confirm", methods=["POST"])
+@blp.arguments(PasswordResetConfirmIn)
+@blp.response(204)
+def password_reset_confirm(_payload):
+    """Set a new password with the token from the reset email; every session of the account ends."""
+    client().call("identity", "confirm_password_reset", request.get_json(), address=client_address())
+    return answer(None, 204)

@@ -49,6 +49,11 @@ class UserData(EventData):
     customer_id = fields.String(allow_none=True)
 
 
+class PasswordResetData(EventData):
+    reset_id = fields.String(required=True)
+    user_id = fields.String(required=True)
+
+
 class OrderData(EventData):
     order_id = fields.String(required=True)
     reference = fields.String(allow_none=True)
@@ -114,6 +119,8 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("customer.updated", "identity", CustomerData, "A customer's settings or details changed."),
     EventType("invite.sent", "identity", InviteData, "A person was invited to a customer's portal."),
     EventType("user.activated", "identity", UserData, "A portal user can now sign in."),
+    EventType("password_reset.requested", "identity", PasswordResetData,
+              "Someone asked for a password reset link (for the email sender; no link inside)."),
     EventType("order.created", "orders", OrderData, "An order was created (draft or submitted)."),
     EventType("order.submitted", "orders", OrderData, "A draft was submitted for delivery."),
     EventType("order.withdrawn", "orders", OrderData, "A submitted order went back to draft."),

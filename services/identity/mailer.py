@@ -46,3 +46,25 @@ def send_invite(session: Session, event: dict) -> None:
         # an operator can replay it once the mail server (or SMTP_URL) is fixed. A refused
         # recipient is different: retrying would change nothing.
         raise RuntimeError(f"invitation email to {invite.email} not sent: {result.status} {result.code}")
+
+
+def send_password_reset(session: Session, event: dict) -> None:
+    from services.identity import resets
+    from services.identity.models import PasswordReset, User
+
+    data = event["data"]
+    reset = session.get(PasswordReset, data["reset_id"])
+    token = one_time.derive(resets.PURPOSE, data["reset_id"], data["nonce"])
+    if reset is None or reset.used_at or reset.token_hash != one_time.digest(token):
+        return
+    user = session.get(User, reset.user_id)
+    link = f"{env('PORTAL_URL').rstrip('/')}/reset-password#token={token}"
+    result = send(Email(
+        to=user.email,
+        subject=f"Reset your {env('PORTAL_OPERATOR_NAME')} portal password",
+        text=(f"Hello,\n\nSomeone (we hope you) asked to reset the password of your portal account."
+              f"\n\nChoose a new password here; the link works once, for one hour:\n\n{link}\n\n"
+              f"If you did not ask for this, ignore this email: your password stays as it is.\n"),
+    ))
+    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
+        raise RuntimeError(f"password reset email not sent: {result.status} {result.code}")

@@ -53,6 +53,8 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Tokens issued before this moment are refused (password reset, access switched off).
+    tokens_valid_after: Mapped[datetime | None]
 
 
 class Invite(Base):
@@ -116,3 +118,25 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(default=0)
     window_start: Mapped[datetime] = mapped_column(default=utcnow)
     blocked_until: Mapped[datetime | None]
+
+
+class RevokedToken(Base):
+    """Access tokens ended by signing out, kept until they would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PasswordReset(Base):
+    """A single-use password reset, valid for an hour; only its token's hash is kept."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

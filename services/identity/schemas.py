@@ -180,3 +180,12 @@ class AuditEntryOut(Schema):
     target_id = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
     details = fields.Dict()
+
+
+class PasswordResetIn(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+
+
+class PasswordResetConfirmIn(StrictSchema):
+    token = fields.String(required=True, validate=validate.Length(min=20, max=200))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))

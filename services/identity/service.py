@@ -5,10 +5,12 @@ from services.common.db import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
-from services.identity import accounts, api_keys, audit, customers, invites, mailer, users
+from services.identity import (accounts, api_keys, audit, customers, invites, mailer, resets,
+                               sessions, users)
 from services.identity.models import Base
 from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, CustomerSelfPatch,
-                                       InvitesIn, LoginIn, MePatch, UserAccessPatch, UserOut)
+                                       InvitesIn, LoginIn, MePatch, PasswordResetConfirmIn,
+                                       PasswordResetIn, UserAccessPatch, UserOut)
 
 
 class Service(PortalService):
@@ -20,6 +22,23 @@ class Service(PortalService):
     def login(self, credentials: dict, address: str | None = None) -> dict:
         data = load(LoginIn, credentials)
         return accounts.login(self.db, data["email"], data["password"], address)
+
+    @rpc
+    def check_session(self, jti: str, issued_at: float) -> dict:
+        return sessions.check(self.db.session, self.caller, jti, issued_at)
+
+    @rpc
+    def logout(self, jti: str, expires_at: float, address: str | None = None) -> None:
+        sessions.logout(self.db.session, self.caller, jti, expires_at, address)
+
+    @rpc
+    def request_password_reset(self, payload: dict, address: str | None = None) -> None:
+        resets.request(self.db, load(PasswordResetIn, payload)["email"], address)
+
+    @rpc
+    def confirm_password_reset(self, payload: dict, address: str | None = None) -> None:
+        data = load(PasswordResetConfirmIn, payload)
+        resets.confirm(self.db, data["token"], data["password"], address)
 
     @rpc
     def authenticate_api_key(self, secret: str) -> dict:
@@ -123,3 +142,7 @@ class Service(PortalService):
     @event_handler("invite.sent")
     def email_invite(self, event: dict) -> None:
         mailer.send_invite(self.db.session, event)
+
+    @event_handler("password_reset.requested")
+    def email_password_reset(self, event: dict) -> None:
+        mailer.send_password_reset(self.db.session, event)

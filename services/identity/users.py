@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, OPERATOR_ROLES, CallerContext
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.schemas import dump
 from services.identity import audit
@@ -40,6 +40,7 @@ def remove(uow: UnitOfWork, caller: CallerContext, user_id: str) -> None:
         raise Conflict("You cannot remove yourself; ask another administrator.")
     user.is_active = False
     user.has_portal_access = False
+    user.tokens_valid_after = utcnow()
     audit.record(uow.session, caller, "user.removed", customer_id=user.customer_id, target_id=user.id)
 
 
@@ -50,6 +51,8 @@ def set_access(uow: UnitOfWork, caller: CallerContext, user_id: str, fields: dic
     for name in ("has_portal_access", "is_active"):
         if name in fields:
             setattr(user, name, fields[name])
+    if fields.get("has_portal_access") is False or fields.get("is_active") is False:
+        user.tokens_valid_after = utcnow()
     audit.record(uow.session, caller, "user.access_changed", customer_id=user.customer_id,
                  target_id=user.id, details=fields)
     return dump(UserOut, user)

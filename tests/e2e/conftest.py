@@ -1,6 +1,7 @@
 """The whole platform as a user starts it: prepare, five supervised services, the gateway under
 gunicorn, and a real SMTP server (aiosmtpd) receiving the platform's emails; one stack for the
-whole end-to-end suite."""
+end-to-end package, stopped when it ends (its services share the run's vhost with the
+integration suite, which must not find them answering)."""
 import os
 import signal
 import socket
@@ -32,7 +33,8 @@ class Stack:
         self.env = {**os.environ, "AMQP_URI": amqp_uri, "GATEWAY_BIND": f"127.0.0.1:{self.port}",
                     "GATEWAY_WORKERS": "1", "LOG_FORMAT": "json", "VAR_DIR": str(Path(TMP, "e2e-var")),
                     "PORTAL_ADMIN_EMAIL": ADMIN[0], "PORTAL_ADMIN_PASSWORD": ADMIN[1],
-                    "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "PORTAL_URL": self.base}
+                    "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "PORTAL_URL": self.base,
+                    "SESSION_RECHECK_SECONDS": "1"}
         if PG_SERVER:
             self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_e2e_{RUN_ID}"
         self.procs: dict[str, subprocess.Popen] = {}
@@ -89,11 +91,15 @@ class Mailbox:
         return "250 OK"
 
     def wait_for(self, to: str):
-        return wait_for(lambda: next((m for m in self.messages if m["To"] == to), None),
-                        timeout=30, what=f"an email to {to}")
+        return self.wait_for_subject(to, "")
+
+    def wait_for_subject(self, to: str, subject_start: str):
+        return wait_for(lambda: next((m for m in reversed(self.messages) if m["To"] == to
+                                      and m["Subject"].startswith(subject_start)), None),
+                        timeout=30, what=f"an email to {to} ({subject_start or 'any'})")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mailbox():
     # In this (eventlet-patched) process aiosmtpd's loop runs in a greenthread: one at a time.
     from aiosmtpd.controller import Controller
@@ -106,7 +112,7 @@ def mailbox():
     controller.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(amqp_uri, mailbox):
     stack = Stack(amqp_uri, mailbox.port)
     try:
@@ -116,7 +122,7 @@ def stack(amqp_uri, mailbox):
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin_token(stack):
     response = requests.post(f"{stack.base}/api/v1/auth/login",
                              json={"email": ADMIN[0], "password": ADMIN[1]}, timeout=10)

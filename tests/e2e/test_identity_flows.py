@@ -6,6 +6,7 @@ import uuid
 import pytest
 import requests
 
+from tests.conftest import wait_for
 from tests.e2e.conftest import auth
 
 pytestmark = pytest.mark.e2e
@@ -81,3 +82,37 @@ def test_repeated_failed_sign_ins_get_429_with_retry_after(stack):
     throttled = post(stack, "/api/v1/auth/login", {"email": email, "password": "wrong guess"})
     assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
     assert throttled.json()["error"]["code"] == "throttled"
+
+
+def test_a_forgotten_password_is_reset_from_the_emailed_link(stack, mailbox, admin_token, customer):
+    email = f"forgot.{uuid.uuid4().hex[:6]}@client.example"
+    old_token = invite_and_accept(stack, mailbox, admin_token, customer["id"], email)
+    for address in (email, f"nobody.{uuid.uuid4().hex[:6]}@client.example"):
+        asked = post(stack, "/api/v1/auth/password-reset", {"email": address})
+        assert asked.status_code == 202 and asked.json() == {"status": "accepted"}
+    message = mailbox.wait_for_subject(email, "Reset your")
+    token = re.search(r"reset-password#token=(\S+)", message.get_body(preferencelist=("plain",)).get_content())[1]
+    new_password = "granite-swallow-53-orbit"
+    done = post(stack, "/api/v1/auth/password-reset/confirm", {"token": token, "password": new_password})
+    assert done.status_code == 204
+    assert post(stack, "/api/v1/auth/password-reset/confirm",
+                {"token": token, "password": new_password}).status_code == 404
+    sign_in(stack, email, new_password)
+    wait_for(lambda: get(stack, "/api/v1/me", old_token).status_code == 401,
+             what="the session from before the reset to end")
+
+
+def test_signing_out_and_switching_access_off_end_sessions(stack, mailbox, admin_token, customer):
+    email = f"leaver.{uuid.uuid4().hex[:6]}@client.example"
+    first = invite_and_accept(stack, mailbox, admin_token, customer["id"], email)
+    assert post(stack, "/api/v1/auth/logout", {}, first).status_code == 204
+    assert get(stack, "/api/v1/me", first).status_code == 401     # at once on this worker
+    second = sign_in(stack, email)
+    me = get(stack, "/api/v1/me", second).json()
+    switched = requests.patch(f"{stack.base}/api/v1/admin/users/{me['id']}", json={"has_portal_access": False},
+                              headers=auth(admin_token), timeout=15)
+    assert switched.status_code == 200
+    wait_for(lambda: get(stack, "/api/v1/me", second).status_code == 401,
+             what="the session of a user switched off to end")
+    refused = post(stack, "/api/v1/auth/login", {"email": email, "password": PASSWORD})
+    assert refused.status_code == 401

@@ -122,6 +122,6 @@ def test_verified_tokens_are_remembered_only_until_they_expire(monkeypatch):
     assert auth_module._verified(live) == ctx             # second time: from memory
     monkeypatch.undo()
     expired, _ = tokens.issue(ctx, ttl=60, now=time.time() - 3600)
-    auth_module._verified_tokens[expired] = (ctx, time.time() - 1)   # remembered, but past its exp
+    auth_module._verified_tokens[expired] = (ctx, "jti", time.time() - 1, time.time() + 60)  # past its exp
     with pytest.raises(Unauthenticated, match="expired"):
         auth_module._verified(expired)

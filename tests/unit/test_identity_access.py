@@ -185,3 +185,48 @@ def test_sign_ins_invitations_and_keys_are_in_the_audit_log(factory, admin):
     assert {"invite.sent", "invite.accepted", "auth.login", "api_key.created"} <= actions
     with pytest.raises(Forbidden):
         call(factory, boss, "audit_log", {})
+
+
+def reset_token(factory, reset_owner_id):
+    from services.identity import resets
+
+    with factory() as session:
+        bodies = [json.loads(b) for b in session.scalars(
+            select(Base.OutboxMessage.body).where(Base.OutboxMessage.type == "password_reset.requested")
+            .order_by(Base.OutboxMessage.seq))]
+    data = [b["data"] for b in bodies if b["data"]["user_id"] == reset_owner_id][-1]
+    return one_time.derive(resets.PURPOSE, data["reset_id"], data["nonce"])
+
+
+def test_password_reset_is_single_use_and_ends_every_session(factory, admin):
+    import time
+
+    customer = new_customer(factory, admin, "Reset Co")
+    me = accepted_user(factory, admin, customer, "forgetful@reset.example")
+    issued_before = time.time() - 1
+    call(factory, None, "request_password_reset", {"email": "Forgetful@Reset.example"})
+    call(factory, None, "request_password_reset", {"email": "nobody@reset.example"})   # same answer
+    token = reset_token(factory, me.user_id)
+    call(factory, None, "confirm_password_reset", {"token": token, "password": "fresh-orchard-21-violet"})
+    with pytest.raises(NotFound):
+        call(factory, None, "confirm_password_reset", {"token": token, "password": "fresh-orchard-21-violet"})
+    with pytest.raises(Unauthenticated):          # tokens from before the reset are over
+        call(factory, me, "check_session", "some-jti", issued_before)
+    assert call(factory, None, "login", {"email": "forgetful@reset.example",
+                                         "password": "fresh-orchard-21-violet"})["user"]["id"] == me.user_id
+
+
+def test_sessions_end_on_logout_and_when_access_is_switched_off(factory, admin):
+    import time
+
+    customer = new_customer(factory, admin, "Session Co")
+    me = accepted_user(factory, admin, customer, "me@session.example")
+    now = time.time()
+    assert call(factory, me, "check_session", "jti-1", now) == {"ok": True}
+    call(factory, me, "logout", "jti-1", now + 600)
+    with pytest.raises(Unauthenticated):
+        call(factory, me, "check_session", "jti-1", now)
+    assert call(factory, me, "check_session", "jti-2", now) == {"ok": True}
+    call(factory, admin, "update_customer", customer["id"], {"has_portal_access": False})
+    with pytest.raises(Unauthenticated):
+        call(factory, me, "check_session", "jti-2", now)
