@@ -3,6 +3,7 @@ gunicorn, and a real SMTP server (aiosmtpd) receiving the platform's emails; one
 end-to-end package, stopped when it ends (its services share the run's vhost with the
 integration suite, which must not find them answering)."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -132,3 +133,36 @@ def admin_token(stack):
 
 def auth(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+PASSWORD = "copper-lantern-88-meadow"
+
+
+def post(stack, path, body, token=None, **kw):
+    return requests.post(f"{stack.base}{path}", json=body, headers=auth(token) if token else {},
+                         timeout=15, **kw)
+
+
+def get(stack, path, token, **kw):
+    return requests.get(f"{stack.base}{path}", headers=auth(token), timeout=15, **kw)
+
+
+def sign_in(stack, email, password=PASSWORD):
+    response = post(stack, "/api/v1/auth/login", {"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def invite_and_accept(stack, mailbox, admin_token, customer_id, email, role="customer_user"):
+    sent = post(stack, f"/api/v1/admin/customers/{customer_id}/invites",
+                {"emails": [email], "role": role}, admin_token)
+    assert sent.status_code == 201, sent.text
+    message = mailbox.wait_for(email)
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    link = re.search(r"(http\S+accept-invite#token=(\S+))", body)
+    assert link and link[1].startswith(stack.base)
+    accepted = post(stack, "/api/v1/invites/accept", {"token": link[2], "name": "Robin", "password": PASSWORD})
+    assert accepted.status_code == 201, accepted.text
+    again = post(stack, "/api/v1/invites/accept", {"token": link[2], "name": "Robin", "password": PASSWORD})
+    assert again.status_code == 404                # the link works once
+    return sign_in(stack, email)

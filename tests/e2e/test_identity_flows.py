@@ -7,42 +7,9 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
-from tests.e2e.conftest import auth
+from tests.e2e.conftest import PASSWORD, auth, get, invite_and_accept, post, sign_in
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "copper-lantern-88-meadow"
-
-
-def post(stack, path, body, token=None, **kw):
-    return requests.post(f"{stack.base}{path}", json=body, headers=auth(token) if token else {},
-                         timeout=15, **kw)
-
-
-def get(stack, path, token, **kw):
-    return requests.get(f"{stack.base}{path}", headers=auth(token), timeout=15, **kw)
-
-
-def sign_in(stack, email, password=PASSWORD):
-    response = post(stack, "/api/v1/auth/login", {"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
-def invite_and_accept(stack, mailbox, admin_token, customer_id, email, role="customer_user"):
-    sent = post(stack, f"/api/v1/admin/customers/{customer_id}/invites",
-                {"emails": [email], "role": role}, admin_token)
-    assert sent.status_code == 201, sent.text
-    message = mailbox.wait_for(email)
-    body = message.get_body(preferencelist=("plain",)).get_content()
-    link = re.search(r"(http\S+accept-invite#token=(\S+))", body)
-    assert link and link[1].startswith(stack.base)
-    accepted = post(stack, "/api/v1/invites/accept", {"token": link[2], "name": "Robin", "password": PASSWORD})
-    assert accepted.status_code == 201, accepted.text
-    again = post(stack, "/api/v1/invites/accept", {"token": link[2], "name": "Robin", "password": PASSWORD})
-    assert again.status_code == 404                # the link works once
-    return sign_in(stack, email)
-
 
 @pytest.fixture(scope="module")
 def customer(stack, admin_token):
