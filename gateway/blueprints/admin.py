@@ -9,7 +9,7 @@ from gateway.auth import caller, client_address, operator
 from gateway.rpc import answer, client
 from services.common.caller import OPERATOR_ADMIN
 from services.common.schemas import PageArgs, page_of
-from services.identity.schemas import (AuditArgs, AuditEntryOut, CustomerIn, CustomerOut,
+from services.identity.schemas import (AuditArgs, AuditEntryOut, CustomerIn, CustomerOut, OperatorSettings,
                                        CustomerPatch, InviteOut, InvitesIn, UserAccessPatch,
                                        UserOut)
 
@@ -122,3 +122,20 @@ def audit_log(**args):
     return answer(client().call("identity", "audit_log",
                                 {k: (v.isoformat() if hasattr(v, "isoformat") else v)
                                  for k, v in args.items() if v is not None}, caller=caller()))
+
+
+@blp.route("/settings", methods=["GET"])
+@operator()
+@blp.response(200, OperatorSettings)
+def get_settings():
+    """Operator-wide settings (self-service sign-up ...)."""
+    return answer(client().call("identity", "get_settings", caller=caller()))
+
+
+@blp.route("/settings", methods=["PATCH"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(OperatorSettings)
+@blp.response(200, OperatorSettings)
+def update_settings(_payload):
+    """Change operator-wide settings."""
+    return answer(client().call("identity", "update_settings", request.get_json(), caller=caller()))

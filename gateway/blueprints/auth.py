@@ -7,7 +7,8 @@ from flask_smorest import Blueprint
 from gateway.auth import caller, client_address, forget, requires
 from gateway.rpc import answer, client
 from services.common import tokens
-from services.identity.schemas import LoginIn, LoginOut, PasswordResetConfirmIn, PasswordResetIn
+from services.identity.schemas import (ClaimIn, LoginIn, LoginOut, PasswordResetConfirmIn,
+                                       PasswordResetIn, SignupIn)
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign in and out.")
 
@@ -55,3 +56,21 @@ def password_reset_confirm(_payload):
     """Set a new password with the token from the reset email; every session of the account ends."""
     client().call("identity", "confirm_password_reset", request.get_json(), address=client_address())
     return answer(None, 204)
+
+
+@blp.route("/signup", methods=["POST"])
+@blp.arguments(SignupIn)
+@blp.response(201, LoginOut)
+def signup(_payload):
+    """Open a customer account and its first user, when the operator allows self-service
+    sign-up (403 otherwise); answers like a sign-in."""
+    return answer(client().call("identity", "signup", request.get_json(), address=client_address()), 201)
+
+
+@blp.route("/claim", methods=["POST"])
+@blp.arguments(ClaimIn)
+@blp.response(201, LoginOut)
+def claim(_payload):
+    """Claim the account the operator created for your company: the phone, email and postal code
+    must match its record. Becomes its first user, an administrator; answers like a sign-in."""
+    return answer(client().call("identity", "claim", request.get_json(), address=client_address()), 201)

@@ -42,14 +42,18 @@ def login(uow: UnitOfWork, email: str, password: str, address: str | None = None
             raise Unauthenticated("Portal access for your company is switched off; contact the operator.")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    throttle.succeeded(session, email)
+    return signed_in(session, user, address)
+
+
+def signed_in(session: Session, user: User, address: str | None = None) -> dict:
+    """The answer of every way in (password, accepted claim, sign-up): an access token."""
     user.last_login_at = utcnow()
     ctx = CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id)
-    throttle.succeeded(session, email)
     audit.record(session, ctx, "auth.login", customer_id=user.customer_id, target_id=user.id,
                  address=address)
     token, ttl = tokens.issue(ctx)
-    return dump(LoginOut, {"access_token": token, "token_type": "Bearer", "expires_in": ttl,
-                            "user": user})
+    return dump(LoginOut, {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "user": user})
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled SQL on every call (building

@@ -189,3 +189,24 @@ class PasswordResetIn(StrictSchema):
 class PasswordResetConfirmIn(StrictSchema):
     token = fields.String(required=True, validate=validate.Length(min=20, max=200))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class SignupIn(StrictSchema):
+    company_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    phone = CustomerIn._declared_fields["phone"]
+    postal_code = fields.String(allow_none=True, validate=validate.Length(max=20))
+
+
+class ClaimIn(StrictSchema):
+    phone = fields.String(required=True, validate=validate.Length(min=4, max=40))
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    postal_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    name = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class OperatorSettings(StrictSchema):
+    self_signup = fields.Boolean(metadata={"description": "Customers may create their own account."})

@@ -5,12 +5,13 @@ from services.common.db import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
-from services.identity import (accounts, api_keys, audit, customers, invites, mailer, resets,
-                               sessions, users)
+from services.identity import (accounts, api_keys, audit, customers, invites, mailer, onboarding,
+                               resets, sessions, users)
 from services.identity.models import Base
-from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, CustomerSelfPatch,
+from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, ClaimIn, CustomerSelfPatch,
                                        InvitesIn, LoginIn, MePatch, PasswordResetConfirmIn,
-                                       PasswordResetIn, UserAccessPatch, UserOut)
+                                       OperatorSettings, PasswordResetIn, SignupIn, UserAccessPatch,
+                                       UserOut)
 
 
 class Service(PortalService):
@@ -39,6 +40,25 @@ class Service(PortalService):
     def confirm_password_reset(self, payload: dict, address: str | None = None) -> None:
         data = load(PasswordResetConfirmIn, payload)
         resets.confirm(self.db, data["token"], data["password"], address)
+
+    @rpc
+    def signup(self, payload: dict, address: str | None = None) -> dict:
+        user = onboarding.signup(self.db, load(SignupIn, payload), address)
+        return accounts.signed_in(self.db.session, user, address)
+
+    @rpc
+    def claim(self, payload: dict, address: str | None = None) -> dict:
+        user = onboarding.claim(self.db, load(ClaimIn, payload), address)
+        return accounts.signed_in(self.db.session, user, address)
+
+    @rpc
+    def get_settings(self) -> dict:
+        self.caller.require_operator()
+        return onboarding.settings(self.db.session)
+
+    @rpc
+    def update_settings(self, payload: dict) -> dict:
+        return onboarding.update_settings(self.db, self.caller, load(OperatorSettings, payload))
 
     @rpc
     def authenticate_api_key(self, secret: str) -> dict:

@@ -230,3 +230,32 @@ def test_sessions_end_on_logout_and_when_access_is_switched_off(factory, admin):
     call(factory, admin, "update_customer", customer["id"], {"has_portal_access": False})
     with pytest.raises(Unauthenticated):
         call(factory, me, "check_session", "jti-2", now)
+
+
+def test_self_signup_only_when_the_operator_opens_it(factory, admin):
+    form = {"company_name": "Walk-in Haulage", "name": "Wendy", "email": "wendy@walkin.example",
+            "password": GOOD_PASSWORD, "phone": "+44 20 7946 0999", "postal_code": "N1 9GU"}
+    with pytest.raises(Forbidden):
+        call(factory, None, "signup", form)
+    assert call(factory, admin, "update_settings", {"self_signup": True}) == {"self_signup": True}
+    answer = call(factory, None, "signup", form)
+    assert answer["user"]["role"] == CUSTOMER_ADMIN and answer["access_token"]
+    me = CallerContext(role=CUSTOMER_ADMIN, user_id=answer["user"]["id"], customer_id=answer["user"]["customer_id"])
+    assert call(factory, me, "get_own_customer")["name"] == "Walk-in Haulage"
+    with pytest.raises(Conflict):
+        call(factory, None, "signup", {**form, "company_name": "Again Ltd"})
+    call(factory, admin, "update_settings", {"self_signup": False})
+
+
+def test_claiming_needs_phone_email_and_postal_code_to_match(factory, admin):
+    created = call(factory, admin, "create_customer", {"name": "Claimable Rentals", "email": "Office@Claim.example",
+                                                       "phone": "+31 20 555 0199", "postal_code": "1012 ab"})
+    base = {"email": "office@claim.example", "phone": "0031 20 5550199", "postal_code": "1012AB",
+            "password": GOOD_PASSWORD}
+    for wrong in ({"phone": "+31 20 555 0100"}, {"postal_code": "1013 AB"}, {"email": "other@claim.example"}):
+        with pytest.raises(NotFound, match="do not match"):
+            call(factory, None, "claim", {**base, **wrong, "phone": wrong.get("phone", "+31 20 555 0199")})
+    answer = call(factory, None, "claim", {**base, "phone": "+31 (20) 555-0199"})
+    assert answer["user"]["customer_id"] == created["id"] and answer["user"]["role"] == CUSTOMER_ADMIN
+    with pytest.raises(Conflict, match="claimed already"):
+        call(factory, None, "claim", {**base, "phone": "+31 20 555 0199"})
