@@ -7,6 +7,9 @@ Routes, from cheapest to the scoped read the budget is about:
   ping     GET /api/v1/ping   one bare RPC to identity: adds the RabbitMQ round trip
   me       GET /api/v1/me     token verified in the gateway, one RPC, one database query
 
+"naive" is the baseline the issue names (bench/naive_gateway.py: a ClusterRpcProxy per thread
+under sync workers), started for the run so that ping/naive compares like with like.
+
 Loads only a gateway on this machine; prints the figures, ratios between routes of the same run,
 the issue's goals as MET / NOT MET (never asserted) and CPU per request per process group.
 """
@@ -156,6 +159,39 @@ def measure(base: str, path: str, connections: int, seconds: int, headers: dict)
     return result
 
 
+class NaiveGateway:
+    """Runs bench/naive_gateway.py under gunicorn (sync workers, one per core) for the run."""
+
+    def __enter__(self) -> str:
+        import socket
+        import time
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-k", "sync", "-w", str(os.cpu_count() or 1),
+             "-b", f"127.0.0.1:{port}", "bench.naive_gateway:app"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if http(base + "/ping")[0] == 200:
+                    return base
+            except (OSError, BenchError):
+                pass
+            time.sleep(0.1)
+        self.__exit__()
+        raise BenchError("the naive baseline gateway did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 def fmt(value, spec: str = ".1f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -178,7 +214,9 @@ def summarize(runs: list[dict], counts: list[int]) -> dict:
     """Ratios between routes at each connection count, and the goal checks at 32."""
     at = {(r["route"], r["connections"]): r for r in runs}
     ratios = {c: {"me/ping": ratio(at["me", c]["rps"], at["ping", c]["rps"]),
-                  "ping/healthz": ratio(at["ping", c]["rps"], at["healthz", c]["rps"])}
+                  "ping/healthz": ratio(at["ping", c]["rps"], at["healthz", c]["rps"]),
+                  **({"ping/naive": ratio(at["ping", c]["rps"], at["naive", c]["rps"])}
+                     if ("naive", c) in at else {})}
               for c in counts}
     goals = []
     me, ping = at.get(("me", GOAL_CONNECTIONS)), at.get(("ping", GOAL_CONNECTIONS))
@@ -226,6 +264,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--connections", default="1,32", help="comma-separated connection counts")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the naive gateway (proxy per thread, sync workers) baseline")
     args = parser.parse_args(argv)
     args.counts = [int(c) for c in args.connections.split(",") if c.strip()]
     if args.duration < 1 or not args.counts or min(args.counts) < 1:
@@ -248,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"measuring {route} at {count} connections for {args.duration} s", flush=True)
                 runs.append({"route": route,
                              **measure(base, path, count, args.duration, headers(route))})
+        if not args.no_baseline:
+            with NaiveGateway() as naive:
+                wrk(naive + "/ping", max(args.counts), 1, {})
+                for count in args.counts:
+                    print(f"measuring naive /ping at {count} connections for {args.duration} s", flush=True)
+                    runs.append({"route": "naive", **measure(naive, "/ping", count, args.duration, {})})
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
