@@ -13,7 +13,7 @@ from flask import g, request
 from services.common import tokens
 from services.common.caller import ANONYMOUS, OPERATOR_ROLES, CallerContext
 from services.common.config import env_float
-from services.common.errors import Unauthenticated
+from services.common.errors import Forbidden, Unauthenticated
 
 BEARER = [{"bearerAuth": []}]
 
@@ -34,7 +34,8 @@ def _from_request() -> CallerContext:
     token = token.strip()
     if token.startswith(API_KEY_MARK):
         return _api_key(token)
-    return _verified(token)
+    ctx, g.password_change_only = _verified(token)
+    return ctx
 
 
 def client_address() -> str | None:
@@ -64,10 +65,10 @@ def _api_key(secret: str) -> CallerContext:
 
 _CACHE_SIZE = 4096
 # token -> (caller, jti, token expiry, when to ask identity again)
-_verified_tokens: dict[str, tuple[CallerContext, str, float, float]] = {}
+_verified_tokens: dict[str, tuple[CallerContext, str, float, float, bool]] = {}
 
 
-def _verified(token: str) -> CallerContext:
+def _verified(token: str) -> tuple[CallerContext, bool]:
     """The caller of an access token: its signature checked here, its session asked of the
     identity service once a minute (SESSION_RECHECK_SECONDS) after its first minute.
 
@@ -77,7 +78,7 @@ def _verified(token: str) -> CallerContext:
     now = time.time()
     hit = _verified_tokens.get(token)
     if hit is not None and hit[2] > now and hit[3] > now:
-        return hit[0]
+        return hit[0], hit[4]
     ctx, claims = tokens.read(token)
     if claims["jti"] in _signed_out:
         raise Unauthenticated("This session has ended; sign in again.")
@@ -91,8 +92,9 @@ def _verified(token: str) -> CallerContext:
         next_check = claims["iat"] + recheck
     if len(_verified_tokens) >= _CACHE_SIZE:
         _verified_tokens.clear()       # crude but bounded; a miss costs one verification
-    _verified_tokens[token] = (ctx, claims["jti"], float(claims["exp"]), next_check)
-    return ctx
+    limited = bool(claims.get("pwc"))    # signed in with a temporary password
+    _verified_tokens[token] = (ctx, claims["jti"], float(claims["exp"]), next_check, limited)
+    return ctx, limited
 
 
 _signed_out: dict[str, float] = {}     # jti -> expiry, for tokens signed out through this worker
@@ -115,6 +117,10 @@ def requires(*roles: str):
         @wraps(view)
         def guarded(*args, **kwargs):
             caller().require(*roles)
+            if g.get("password_change_only") and not getattr(view, "before_password_change", False):
+                raise Forbidden("Choose your own password first: PATCH /api/v1/me with "
+                                "current_password and new_password, then sign in again.",
+                                {"reason": "password_change_required"})
             return view(*args, **kwargs)
 
         guarded._apidoc = dict(getattr(view, "_apidoc", {}))
@@ -124,6 +130,12 @@ def requires(*roles: str):
         return guarded
 
     return decorate
+
+
+def before_password_change(view):
+    """Mark a view a temporary-password token may call (reading and changing oneself, signing out)."""
+    view.before_password_change = True
+    return view
 
 
 def operator(*roles: str):

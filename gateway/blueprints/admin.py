@@ -10,7 +10,7 @@ from gateway.rpc import answer, client
 from services.common.caller import OPERATOR_ADMIN
 from services.common.schemas import PageArgs, page_of
 from services.identity.schemas import (AuditArgs, AuditEntryOut, CustomerIn, CustomerOut, OperatorSettings,
-                                       CustomerPatch, InviteOut, InvitesIn, UserAccessPatch,
+                                       CustomerPatch, InviteOut, InvitesIn, NewUserIn, UserAccessPatch,
                                        UserOut)
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin",
@@ -139,3 +139,32 @@ def get_settings():
 def update_settings(_payload):
     """Change operator-wide settings."""
     return answer(client().call("identity", "update_settings", request.get_json(), caller=caller()))
+
+
+@blp.route("/staff", methods=["GET"])
+@operator()
+@blp.response(200, UserOut(many=True))
+def list_staff():
+    """The operator's own staff (roles `operator_admin` and `dispatcher`)."""
+    return answer(client().call("identity", "list_staff", caller=caller()))
+
+
+@blp.route("/staff", methods=["POST"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(NewUserIn)
+@blp.response(201, UserOut)
+def create_staff(_payload):
+    """Open a staff account; an email brings a temporary password to change at first sign-in."""
+    return answer(client().call("identity", "create_user", request.get_json(),
+                                address=client_address(), caller=caller()), 201)
+
+
+@blp.route("/customers/<string:customer_id>/users", methods=["POST"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(NewUserIn)
+@blp.response(201, UserOut)
+def create_customer_user(_payload, customer_id):
+    """Open a customer's user directly (instead of inviting): an activation email with a
+    temporary password to change at first sign-in."""
+    return answer(client().call("identity", "create_user", request.get_json(), customer_id,
+                                address=client_address(), caller=caller()), 201)

@@ -118,6 +118,8 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("customer.created", "identity", CustomerData, "An operator created a customer account."),
     EventType("customer.updated", "identity", CustomerData, "A customer's settings or details changed."),
     EventType("invite.sent", "identity", InviteData, "A person was invited to a customer's portal."),
+    EventType("user.created", "identity", UserData,
+              "The operator opened an account directly; its activation email is on its way."),
     EventType("user.activated", "identity", UserData, "A portal user can now sign in."),
     EventType("password_reset.requested", "identity", PasswordResetData,
               "Someone asked for a password reset link (for the email sender; no link inside)."),

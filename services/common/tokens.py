@@ -21,7 +21,10 @@ ALGORITHM = "HS256"
 ISSUER = "portal-identity"
 
 
-def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None) -> tuple[str, int]:
+def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
+          password_change_only: bool = False) -> tuple[str, int]:
+    """``password_change_only``: the user signed in with a temporary password; the gateway lets
+    such a token change the password and nothing else."""
     validate(ctx)
     ttl = ttl or env_int("ACCESS_TOKEN_TTL")
     now = int(now or time.time())
@@ -29,6 +32,8 @@ def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None) 
                               "jti": uuid.uuid4().hex, "iat": now, "exp": now + ttl}
     if ctx.customer_id:
         claims["cid"] = ctx.customer_id
+    if password_change_only:
+        claims["pwc"] = True
     return jwt.encode(claims, derive_key("access-token"), algorithm=ALGORITHM), ttl
 
 

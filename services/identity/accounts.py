@@ -52,7 +52,7 @@ def signed_in(session: Session, user: User, address: str | None = None) -> dict:
     ctx = CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id)
     audit.record(session, ctx, "auth.login", customer_id=user.customer_id, target_id=user.id,
                  address=address)
-    token, ttl = tokens.issue(ctx)
+    token, ttl = tokens.issue(ctx, password_change_only=user.must_change_password)
     return dump(LoginOut, {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "user": user})
 
 

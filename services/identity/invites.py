@@ -25,7 +25,7 @@ PURPOSE = "invite-token"
 ROLES = (CUSTOMER_ADMIN, CUSTOMER_USER)
 
 
-def _seats_taken(session: Session, customer_id: str) -> int:
+def seats_taken(session: Session, customer_id: str) -> int:
     users = session.scalar(select(func.count()).select_from(User).where(
         User.customer_id == customer_id, User.is_active.is_(True)))
     pending = session.scalar(select(func.count()).select_from(Invite).where(
@@ -72,7 +72,7 @@ def invite(uow: UnitOfWork, caller: CallerContext, customer_id: str, emails: lis
         Invite.customer_id == customer.id, Invite.email.in_(wanted), Invite.accepted_at.is_(None),
         Invite.revoked_at.is_(None)))}
     new = [e for e in wanted if e not in pending]
-    seats = _seats_taken(session, customer.id)
+    seats = seats_taken(session, customer.id)
     if seats + len(new) > MAX_USERS:
         raise Conflict(f"A customer can have at most {MAX_USERS} portal users, invitations "
                        f"included; {seats} are taken, so {max(0, MAX_USERS - seats)} more can be invited.",

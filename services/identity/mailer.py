@@ -68,3 +68,26 @@ def send_password_reset(session: Session, event: dict) -> None:
     ))
     if result.status == "deferred" or result.code in CONFIGURATION_CODES:
         raise RuntimeError(f"password reset email not sent: {result.status} {result.code}")
+
+
+def send_activation(session: Session, event: dict) -> None:
+    from services.identity.activation import temporary_password
+    from services.identity.models import User
+    from services.identity.passwords import verify_password
+
+    data = event["data"]
+    user = session.get(User, data["user_id"])
+    password = temporary_password(data["user_id"], data["nonce"])
+    if user is None or not user.must_change_password or not verify_password(user.password_hash, password):
+        return          # already activated, or the password was changed since
+    operator = env("PORTAL_OPERATOR_NAME")
+    result = send(Email(
+        to=user.email,
+        subject=f"Your {operator} portal account",
+        text=(f"Hello {user.name},\n\n{operator} has opened a portal account for you.\n\n"
+              f"Sign in at {env('PORTAL_URL').rstrip('/')}/ with\n\n  email:    {user.email}\n"
+              f"  password: {password}\n\nThis password is temporary: you will be asked to choose "
+              f"your own when you first sign in.\n"),
+    ))
+    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
+        raise RuntimeError(f"activation email not sent: {result.status} {result.code}")

@@ -210,3 +210,10 @@ class ClaimIn(StrictSchema):
 
 class OperatorSettings(StrictSchema):
     self_signup = fields.Boolean(metadata={"description": "Customers may create their own account."})
+
+
+class NewUserIn(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    role = fields.String(required=True, validate=validate.OneOf(
+        ["operator_admin", "dispatcher", "customer_admin", "customer_user"]))

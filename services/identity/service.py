@@ -5,12 +5,12 @@ from services.common.db import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
-from services.identity import (accounts, api_keys, audit, customers, invites, mailer, onboarding,
-                               resets, sessions, users)
+from services.identity import (accounts, activation, api_keys, audit, customers, invites,
+                               mailer, onboarding, resets, sessions, users)
 from services.identity.models import Base
 from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, ClaimIn, CustomerSelfPatch,
                                        InvitesIn, LoginIn, MePatch, PasswordResetConfirmIn,
-                                       OperatorSettings, PasswordResetIn, SignupIn, UserAccessPatch,
+                                       NewUserIn, OperatorSettings, PasswordResetIn, SignupIn, UserAccessPatch,
                                        UserOut)
 
 
@@ -153,6 +153,14 @@ class Service(PortalService):
         return customers.listing(self.db.session, self.caller, q=(args or {}).get("q"), **paging)
 
     @rpc
+    def create_user(self, payload: dict, customer_id: str | None = None, address: str | None = None) -> dict:
+        return activation.create(self.db, self.caller, load(NewUserIn, payload), customer_id, address)
+
+    @rpc
+    def list_staff(self) -> list:
+        return activation.staff(self.db.session, self.caller)
+
+    @rpc
     def audit_log(self, args: dict | None = None) -> dict:
         data = load(AuditArgs, args or {})
         page, per_page = data.pop("page"), data.pop("per_page")
@@ -166,3 +174,7 @@ class Service(PortalService):
     @event_handler("password_reset.requested")
     def email_password_reset(self, event: dict) -> None:
         mailer.send_password_reset(self.db.session, event)
+
+    @event_handler("user.created")
+    def email_activation(self, event: dict) -> None:
+        mailer.send_activation(self.db.session, event)

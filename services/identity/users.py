@@ -66,7 +66,10 @@ def update_me(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
             raise ValidationFailed.of({"current_password": ["This is not your current password."]})
         check_new_password(fields["new_password"], user.email, field="new_password")
         user.password_hash = hash_password(fields["new_password"])
-        user.must_change_password = False
+        if user.must_change_password:
+            # The temporary-password token can do nothing else; the next sign-in gets a full one.
+            user.must_change_password = False
+            user.tokens_valid_after = utcnow()
         audit.record(uow.session, caller, "user.password_changed", customer_id=user.customer_id,
                      target_id=user.id)
     if "name" in fields:

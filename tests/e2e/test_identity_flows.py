@@ -83,3 +83,20 @@ def test_signing_out_and_switching_access_off_end_sessions(stack, mailbox, admin
              what="the session of a user switched off to end")
     refused = post(stack, "/api/v1/auth/login", {"email": email, "password": PASSWORD})
     assert refused.status_code == 401
+
+
+def test_staff_activate_with_the_emailed_temporary_password(stack, mailbox, admin_token):
+    email = f"dispatch.{uuid.uuid4().hex[:6]}@operator.example"
+    created = post(stack, "/api/v1/admin/staff", {"email": email, "name": "Dale", "role": "dispatcher"},
+                   admin_token)
+    assert created.status_code == 201 and created.json()["must_change_password"] is True
+    body = mailbox.wait_for_subject(email, "Your").get_body(preferencelist=("plain",)).get_content()
+    temporary = re.search(r"password: (\S+)", body)[1]
+    limited = sign_in(stack, email, temporary)
+    blocked = get(stack, "/api/v1/admin/customers", limited)
+    assert blocked.status_code == 403 and blocked.json()["error"]["details"]["reason"] == "password_change_required"
+    changed = requests.patch(f"{stack.base}/api/v1/me", headers=auth(limited), timeout=15,
+                             json={"current_password": temporary, "new_password": "harbour-violet-84-stone"})
+    assert changed.status_code == 200 and changed.json()["must_change_password"] is False
+    full = sign_in(stack, email, "harbour-violet-84-stone")
+    assert get(stack, "/api/v1/admin/customers", full).status_code == 200

@@ -259,3 +259,29 @@ def test_claiming_needs_phone_email_and_postal_code_to_match(factory, admin):
     assert answer["user"]["customer_id"] == created["id"] and answer["user"]["role"] == CUSTOMER_ADMIN
     with pytest.raises(Conflict, match="claimed already"):
         call(factory, None, "claim", {**base, "phone": "+31 20 555 0199"})
+
+
+def test_staff_opened_by_the_operator_start_with_a_temporary_password(factory, admin):
+    from services.common import tokens
+    from services.identity.activation import temporary_password
+
+    created = call(factory, admin, "create_user", {"email": "disp@operator.example", "name": "Dee",
+                                                   "role": "dispatcher"})
+    assert created["must_change_password"] is True and created["customer_id"] is None
+    with factory() as session:
+        event = [json.loads(b) for b in session.scalars(select(Base.OutboxMessage.body).where(
+            Base.OutboxMessage.type == "user.created"))][-1]
+    temporary = temporary_password(created["id"], event["data"]["nonce"])
+    assert temporary not in json.dumps(event)
+    signed = call(factory, None, "login", {"email": "disp@operator.example", "password": temporary})
+    _ctx, claims = tokens.read(signed["access_token"])
+    assert claims.get("pwc") is True           # the gateway lets this token change the password only
+    me = CallerContext(role="dispatcher", user_id=created["id"])
+    call(factory, me, "update_me", {"current_password": temporary, "new_password": "tidal-compass-62-lily"})
+    again = call(factory, None, "login", {"email": "disp@operator.example", "password": "tidal-compass-62-lily"})
+    assert "pwc" not in tokens.read(again["access_token"])[1]
+    assert "disp@operator.example" in {u["email"] for u in call(factory, admin, "list_staff")}
+    with pytest.raises(ValidationFailed):      # staff roles only, without a customer
+        call(factory, admin, "create_user", {"email": "x@operator.example", "name": "X", "role": "customer_user"})
+    with pytest.raises(Forbidden):
+        call(factory, me, "create_user", {"email": "y@operator.example", "name": "Y", "role": "dispatcher"})
