@@ -9,7 +9,8 @@ from gateway.auth import caller, client_address, operator
 from gateway.rpc import answer, client
 from services.common.caller import OPERATOR_ADMIN
 from services.common.schemas import PageArgs, page_of
-from services.identity.schemas import (AuditArgs, AuditEntryOut, CustomerIn, CustomerOut, OperatorSettings,
+from services.identity.schemas import (AuditArgs, AuditEntryOut, CustomerIn, CustomerOut, DriverIn,
+                                       DriverOut, DriverPatch, DriverWithCredential, OperatorSettings,
                                        CustomerPatch, InviteOut, InvitesIn, NewUserIn, UserAccessPatch,
                                        UserOut)
 
@@ -168,3 +169,37 @@ def create_customer_user(_payload, customer_id):
     temporary password to change at first sign-in."""
     return answer(client().call("identity", "create_user", request.get_json(), customer_id,
                                 address=client_address(), caller=caller()), 201)
+
+
+@blp.route("/drivers", methods=["GET"])
+@operator()
+@blp.response(200, DriverOut(many=True))
+def list_drivers():
+    """Drivers, with the prefix of their app credential."""
+    return answer(client().call("identity", "list_drivers", caller=caller()))
+
+
+@blp.route("/drivers", methods=["POST"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(DriverIn)
+@blp.response(201, DriverWithCredential)
+def create_driver(_payload):
+    """Add a driver; the answer holds the credential for its app, shown this once."""
+    return answer(client().call("identity", "create_driver", request.get_json(), caller=caller()), 201)
+
+
+@blp.route("/drivers/<string:driver_id>", methods=["PATCH"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(DriverPatch(partial=True))
+@blp.response(200, DriverOut)
+def update_driver(_payload, driver_id):
+    """Change a driver's details, or deactivate it (its credential stops working)."""
+    return answer(client().call("identity", "update_driver", driver_id, request.get_json(), caller=caller()))
+
+
+@blp.route("/drivers/<string:driver_id>/credential", methods=["POST"])
+@operator(OPERATOR_ADMIN)
+@blp.response(201, DriverWithCredential)
+def rotate_driver_credential(driver_id):
+    """Issue a new credential for a driver's app; the old one stops working at once."""
+    return answer(client().call("identity", "rotate_driver_credential", driver_id, caller=caller()), 201)

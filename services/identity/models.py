@@ -150,3 +150,19 @@ class OperatorSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Driver(Base):
+    """A driver and the credential its app signs its bus messages with (shown once, hashed)."""
+
+    __tablename__ = "drivers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    depot_id: Mapped[str | None] = mapped_column(String(36))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    credential_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    credential_issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -217,3 +217,30 @@ class NewUserIn(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     role = fields.String(required=True, validate=validate.OneOf(
         ["operator_admin", "dispatcher", "customer_admin", "customer_user"]))
+
+
+class DriverIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    phone = CustomerIn._declared_fields["phone"]
+    depot_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+    is_active = fields.Boolean()
+
+
+class DriverPatch(DriverIn):
+    """A change to a driver: only the fields sent change (loaded with ``partial=True``)."""
+
+
+class DriverOut(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    phone = fields.String(allow_none=True)
+    depot_id = fields.String(allow_none=True)
+    is_active = fields.Boolean(required=True)
+    credential_prefix = fields.String(required=True)
+    credential_issued_at = fields.DateTime(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class DriverWithCredential(DriverOut):
+    credential = fields.String(required=True, metadata={
+        "description": "For the driver app; shown this once. Rotate it to replace a lost one."})

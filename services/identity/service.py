@@ -5,10 +5,11 @@ from services.common.db import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
-from services.identity import (accounts, activation, api_keys, audit, customers, invites,
-                               mailer, onboarding, resets, sessions, users)
+from services.identity import (accounts, activation, api_keys, audit, customers, drivers,
+                               invites, mailer, onboarding, resets, sessions, users)
 from services.identity.models import Base
 from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, ClaimIn, CustomerSelfPatch,
+                                       DriverIn,
                                        InvitesIn, LoginIn, MePatch, PasswordResetConfirmIn,
                                        NewUserIn, OperatorSettings, PasswordResetIn, SignupIn, UserAccessPatch,
                                        UserOut)
@@ -159,6 +160,26 @@ class Service(PortalService):
     @rpc
     def list_staff(self) -> list:
         return activation.staff(self.db.session, self.caller)
+
+    @rpc
+    def create_driver(self, payload: dict) -> dict:
+        return drivers.create(self.db, self.caller, load(DriverIn, payload))
+
+    @rpc
+    def list_drivers(self) -> list:
+        return drivers.listing(self.db.session, self.caller)
+
+    @rpc
+    def update_driver(self, driver_id: str, payload: dict) -> dict:
+        return drivers.update(self.db, self.caller, driver_id, load(DriverIn, payload, partial=True))
+
+    @rpc
+    def rotate_driver_credential(self, driver_id: str) -> dict:
+        return drivers.rotate(self.db, self.caller, driver_id)
+
+    @rpc
+    def authenticate_driver(self, credential: str) -> dict:
+        return drivers.authenticate(self.db.session, credential)
 
     @rpc
     def audit_log(self, args: dict | None = None) -> dict:

@@ -285,3 +285,20 @@ def test_staff_opened_by_the_operator_start_with_a_temporary_password(factory, a
         call(factory, admin, "create_user", {"email": "x@operator.example", "name": "X", "role": "customer_user"})
     with pytest.raises(Forbidden):
         call(factory, me, "create_user", {"email": "y@operator.example", "name": "Y", "role": "dispatcher"})
+
+
+def test_driver_credentials_are_shown_once_and_die_when_rotated_or_deactivated(factory, admin):
+    created = call(factory, admin, "create_driver", {"name": "Dev Driver", "phone": "+44 7700 900123"})
+    first = created["credential"]
+    assert first.startswith(f"drv_{created['credential_prefix']}_")
+    assert "credential" not in call(factory, admin, "list_drivers")[0]
+    assert call(factory, None, "authenticate_driver", first) == {"role": "driver", "user_id": created["id"],
+                                                                  "customer_id": None}
+    second = call(factory, admin, "rotate_driver_credential", created["id"])["credential"]
+    with pytest.raises(Unauthenticated):
+        call(factory, None, "authenticate_driver", first)
+    call(factory, admin, "update_driver", created["id"], {"is_active": False})
+    with pytest.raises(Unauthenticated):
+        call(factory, None, "authenticate_driver", second)
+    with pytest.raises(Forbidden):
+        call(factory, CallerContext(role="dispatcher", user_id="d"), "create_driver", {"name": "No"})
