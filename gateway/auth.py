@@ -34,7 +34,7 @@ def _from_request() -> CallerContext:
     token = token.strip()
     if token.startswith(API_KEY_MARK):
         return _api_key(token)
-    ctx, g.password_change_only = _verified(token)
+    ctx, g.limited = _verified(token)
     return ctx
 
 
@@ -65,10 +65,10 @@ def _api_key(secret: str) -> CallerContext:
 
 _CACHE_SIZE = 4096
 # token -> (caller, jti, token expiry, when to ask identity again)
-_verified_tokens: dict[str, tuple[CallerContext, str, float, float, bool]] = {}
+_verified_tokens: dict[str, tuple[CallerContext, str, float, float, str | None]] = {}
 
 
-def _verified(token: str) -> tuple[CallerContext, bool]:
+def _verified(token: str) -> tuple[CallerContext, str | None]:
     """The caller of an access token: its signature checked here, its session asked of the
     identity service once a minute (SESSION_RECHECK_SECONDS) after its first minute.
 
@@ -92,7 +92,7 @@ def _verified(token: str) -> tuple[CallerContext, bool]:
         next_check = claims["iat"] + recheck
     if len(_verified_tokens) >= _CACHE_SIZE:
         _verified_tokens.clear()       # crude but bounded; a miss costs one verification
-    limited = bool(claims.get("pwc"))    # signed in with a temporary password
+    limited = claims.get("lim")          # tokens.LIMITED_*: what the user must do first
     _verified_tokens[token] = (ctx, claims["jti"], float(claims["exp"]), next_check, limited)
     return ctx, limited
 
@@ -117,10 +117,10 @@ def requires(*roles: str):
         @wraps(view)
         def guarded(*args, **kwargs):
             caller().require(*roles)
-            if g.get("password_change_only") and not getattr(view, "before_password_change", False):
-                raise Forbidden("Choose your own password first: PATCH /api/v1/me with "
-                                "current_password and new_password, then sign in again.",
-                                {"reason": "password_change_required"})
+            limited = g.get("limited")
+            if limited and limited not in getattr(view, "allowed_when_limited", ()):
+                raise Forbidden(LIMITED_MESSAGES.get(limited, "Finish setting up your account first."),
+                                {"reason": f"{limited}_required"})
             return view(*args, **kwargs)
 
         guarded._apidoc = dict(getattr(view, "_apidoc", {}))
@@ -132,10 +132,23 @@ def requires(*roles: str):
     return decorate
 
 
-def before_password_change(view):
-    """Mark a view a temporary-password token may call (reading and changing oneself, signing out)."""
-    view.before_password_change = True
-    return view
+LIMITED_MESSAGES = {
+    tokens.LIMITED_PASSWORD: "Choose your own password first: PATCH /api/v1/me with current_password "
+                             "and new_password, then sign in again.",
+    tokens.LIMITED_TWO_FACTOR: "Turn on two-factor sign-in first (POST /api/v1/me/2fa/setup, then "
+                               "/confirm), then sign in again.",
+}
+
+
+def allowed_when_limited(*reasons: str):
+    """Let a limited token (tokens.LIMITED_*) call this view: what fixes the limitation, reading
+    oneself, signing out."""
+
+    def mark(view):
+        view.allowed_when_limited = reasons or tuple(LIMITED_MESSAGES)
+        return view
+
+    return mark
 
 
 def operator(*roles: str):

@@ -21,10 +21,13 @@ ALGORITHM = "HS256"
 ISSUER = "portal-identity"
 
 
+LIMITED_PASSWORD = "password_change"        # signed in with a temporary password
+LIMITED_TWO_FACTOR = "two_factor_setup"     # staff who must turn two-factor sign-in on first
+
+
 def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
-          password_change_only: bool = False) -> tuple[str, int]:
-    """``password_change_only``: the user signed in with a temporary password; the gateway lets
-    such a token change the password and nothing else."""
+          limited: str | None = None) -> tuple[str, int]:
+    """``limited``: the token may only do what fixes that (LIMITED_*); the gateway enforces it."""
     validate(ctx)
     ttl = ttl or env_int("ACCESS_TOKEN_TTL")
     now = int(now or time.time())
@@ -32,8 +35,8 @@ def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
                               "jti": uuid.uuid4().hex, "iat": now, "exp": now + ttl}
     if ctx.customer_id:
         claims["cid"] = ctx.customer_id
-    if password_change_only:
-        claims["pwc"] = True
+    if limited:
+        claims["lim"] = limited
     return jwt.encode(claims, derive_key("access-token"), algorithm=ALGORITHM), ttl
 
 

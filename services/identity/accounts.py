@@ -12,7 +12,7 @@ from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import NotFound, Unauthenticated
 from services.common.schemas import dump
-from services.identity import audit, throttle
+from services.identity import audit, throttle, two_factor
 from services.identity.models import Customer, User
 from services.identity.passwords import hash_password, needs_rehash, verify_password
 from services.identity.schemas import LoginOut, UserOut
@@ -26,7 +26,8 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def login(uow: UnitOfWork, email: str, password: str, address: str | None = None) -> dict:
+def login(uow: UnitOfWork, email: str, password: str, address: str | None = None,
+          otp: str | None = None) -> dict:
     session = uow.session
     email = normalise_email(email)
     throttle.check(session, email, address)
@@ -40,6 +41,12 @@ def login(uow: UnitOfWork, email: str, password: str, address: str | None = None
         customer = session.get(Customer, user.customer_id)
         if customer is None or not customer.is_active or not customer.has_portal_access:
             raise Unauthenticated("Portal access for your company is switched off; contact the operator.")
+    try:
+        two_factor.check_at_sign_in(session, user, otp)
+    except Unauthenticated:
+        if otp:                       # a wrong code counts like a wrong password
+            throttle.failed(uow.separate_session(), email, address)
+        raise
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     throttle.succeeded(session, email)
@@ -52,7 +59,9 @@ def signed_in(session: Session, user: User, address: str | None = None) -> dict:
     ctx = CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id)
     audit.record(session, ctx, "auth.login", customer_id=user.customer_id, target_id=user.id,
                  address=address)
-    token, ttl = tokens.issue(ctx, password_change_only=user.must_change_password)
+    limited = (tokens.LIMITED_PASSWORD if user.must_change_password
+               else tokens.LIMITED_TWO_FACTOR if two_factor.must_enrol(session, user) else None)
+    token, ttl = tokens.issue(ctx, limited=limited)
     return dump(LoginOut, {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "user": user})
 
 

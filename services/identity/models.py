@@ -55,6 +55,11 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     # Tokens issued before this moment are refused (password reset, access switched off).
     tokens_valid_after: Mapped[datetime | None]
+    # Two-factor sign-in (TOTP): the secret encrypted with a key derived from SECRET_KEY; the
+    # last time step used, so a code cannot be replayed.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_pending: Mapped[str | None] = mapped_column(String(255))
+    totp_last_step: Mapped[int | None]
 
 
 class Invite(Base):
@@ -166,3 +171,13 @@ class Driver(Base):
     credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
     credential_issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryCode(Base):
+    """One-time codes that stand in for a lost authenticator; only their hashes are kept."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime | None]

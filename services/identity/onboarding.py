@@ -15,7 +15,7 @@ from services.identity.models import Customer, OperatorSetting, User
 from services.identity.passwords import hash_password
 from services.identity.policy import check_new_password
 
-SETTINGS = {"self_signup": False}     # every operator-wide setting, with its default
+SETTINGS = {"self_signup": False, "require_2fa_for_staff": False}     # every operator-wide setting, with its default
 NO_MATCH = ("The phone, email and postal code do not match an account we hold; check them "
             "against your paperwork or contact us.")
 

@@ -11,6 +11,8 @@ LOCATION_SHARING = ("exact", "approximate", "none")
 class LoginIn(StrictSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    otp = fields.String(validate=validate.Length(min=6, max=32), metadata={
+        "description": "With two-factor sign-in on: the authenticator's code, or a recovery code."})
 
     @pre_load
     def _trim_email(self, data, **_):
@@ -210,6 +212,8 @@ class ClaimIn(StrictSchema):
 
 class OperatorSettings(StrictSchema):
     self_signup = fields.Boolean(metadata={"description": "Customers may create their own account."})
+    require_2fa_for_staff = fields.Boolean(metadata={
+        "description": "Operator staff must turn on two-factor sign-in before doing anything else."})
 
 
 class NewUserIn(StrictSchema):
@@ -244,3 +248,22 @@ class DriverOut(Schema):
 class DriverWithCredential(DriverOut):
     credential = fields.String(required=True, metadata={
         "description": "For the driver app; shown this once. Rotate it to replace a lost one."})
+
+
+class TwoFactorSetupOut(Schema):
+    secret = fields.String(required=True, metadata={"description": "Type it into the app, or use the URI."})
+    otpauth_uri = fields.String(required=True, metadata={"description": "Show it as a QR code."})
+
+
+class TwoFactorCodeIn(StrictSchema):
+    code = fields.String(required=True, validate=validate.Length(min=6, max=32))
+
+
+class TwoFactorDisableIn(StrictSchema):
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    code = fields.String(required=True, validate=validate.Length(min=6, max=32))
+
+
+class TwoFactorStatus(Schema):
+    enabled = fields.Boolean(required=True)
+    recovery_codes = fields.List(fields.String(), metadata={"description": "Shown this once."})

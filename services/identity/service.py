@@ -6,13 +6,13 @@ from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
 from services.identity import (accounts, activation, api_keys, audit, customers, drivers,
-                               invites, mailer, onboarding, resets, sessions, users)
+                               invites, mailer, onboarding, resets, sessions, two_factor, users)
 from services.identity.models import Base
-from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, ClaimIn, CustomerSelfPatch,
-                                       DriverIn,
-                                       InvitesIn, LoginIn, MePatch, PasswordResetConfirmIn,
-                                       NewUserIn, OperatorSettings, PasswordResetIn, SignupIn, UserAccessPatch,
-                                       UserOut)
+from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, ClaimIn,
+                                       CustomerSelfPatch, DriverIn, InvitesIn, LoginIn, MePatch,
+                                       NewUserIn, OperatorSettings, PasswordResetConfirmIn,
+                                       PasswordResetIn, SignupIn, TwoFactorCodeIn,
+                                       TwoFactorDisableIn, UserAccessPatch, UserOut)
 
 
 class Service(PortalService):
@@ -23,7 +23,7 @@ class Service(PortalService):
     @rpc
     def login(self, credentials: dict, address: str | None = None) -> dict:
         data = load(LoginIn, credentials)
-        return accounts.login(self.db, data["email"], data["password"], address)
+        return accounts.login(self.db, data["email"], data["password"], address, data.get("otp"))
 
     @rpc
     def check_session(self, jti: str, issued_at: float) -> dict:
@@ -78,6 +78,19 @@ class Service(PortalService):
     @rpc
     def update_me(self, payload: dict) -> dict:
         return users.update_me(self.db, self.caller, load(MePatch, payload))
+
+    @rpc
+    def setup_two_factor(self) -> dict:
+        return two_factor.setup(self.db, self.caller)
+
+    @rpc
+    def confirm_two_factor(self, payload: dict) -> dict:
+        return two_factor.confirm(self.db, self.caller, load(TwoFactorCodeIn, payload)["code"])
+
+    @rpc
+    def disable_two_factor(self, payload: dict) -> dict:
+        data = load(TwoFactorDisableIn, payload)
+        return two_factor.disable(self.db, self.caller, data["password"], data["code"])
 
     @rpc
     def get_own_customer(self) -> dict:

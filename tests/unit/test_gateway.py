@@ -117,19 +117,22 @@ def test_verified_tokens_are_remembered_only_until_they_expire(monkeypatch):
 
     ctx = CallerContext(role=CUSTOMER_ADMIN, user_id="u1", customer_id="c1")
     live, _ = tokens.issue(ctx, ttl=60)
-    assert auth_module._verified(live) == (ctx, False)
+    assert auth_module._verified(live) == (ctx, None)
     monkeypatch.setattr(auth_module.tokens, "read", lambda token: pytest.fail("not served from memory"))
-    assert auth_module._verified(live) == (ctx, False)    # second time: from memory
+    assert auth_module._verified(live) == (ctx, None)     # second time: from memory
     monkeypatch.undo()
     expired, _ = tokens.issue(ctx, ttl=60, now=time.time() - 3600)
-    auth_module._verified_tokens[expired] = (ctx, "jti", time.time() - 1, time.time() + 60, False)  # expired
+    auth_module._verified_tokens[expired] = (ctx, "jti", time.time() - 1, time.time() + 60, None)  # expired
     with pytest.raises(Unauthenticated, match="expired"):
         auth_module._verified(expired)
 
 
 def test_a_temporary_password_token_may_only_change_the_password(client):
     ctx = CallerContext(role=OPERATOR_ADMIN, user_id="u-temp")
-    token, _ = tokens.issue(ctx, password_change_only=True)
+    token, _ = tokens.issue(ctx, limited=tokens.LIMITED_PASSWORD)
     response = client.get("/api/v1/admin/customers", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
     assert error_of(response)["details"]["reason"] == "password_change_required"
+    token, _ = tokens.issue(ctx, limited=tokens.LIMITED_TWO_FACTOR)
+    response = client.get("/api/v1/admin/customers", headers={"Authorization": f"Bearer {token}"})
+    assert error_of(response)["details"]["reason"] == "two_factor_setup_required"

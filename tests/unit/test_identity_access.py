@@ -237,7 +237,7 @@ def test_self_signup_only_when_the_operator_opens_it(factory, admin):
             "password": GOOD_PASSWORD, "phone": "+44 20 7946 0999", "postal_code": "N1 9GU"}
     with pytest.raises(Forbidden):
         call(factory, None, "signup", form)
-    assert call(factory, admin, "update_settings", {"self_signup": True}) == {"self_signup": True}
+    assert call(factory, admin, "update_settings", {"self_signup": True})["self_signup"] is True
     answer = call(factory, None, "signup", form)
     assert answer["user"]["role"] == CUSTOMER_ADMIN and answer["access_token"]
     me = CallerContext(role=CUSTOMER_ADMIN, user_id=answer["user"]["id"], customer_id=answer["user"]["customer_id"])
@@ -275,11 +275,11 @@ def test_staff_opened_by_the_operator_start_with_a_temporary_password(factory, a
     assert temporary not in json.dumps(event)
     signed = call(factory, None, "login", {"email": "disp@operator.example", "password": temporary})
     _ctx, claims = tokens.read(signed["access_token"])
-    assert claims.get("pwc") is True           # the gateway lets this token change the password only
+    assert claims.get("lim") == tokens.LIMITED_PASSWORD   # the gateway lets it change the password only
     me = CallerContext(role="dispatcher", user_id=created["id"])
     call(factory, me, "update_me", {"current_password": temporary, "new_password": "tidal-compass-62-lily"})
     again = call(factory, None, "login", {"email": "disp@operator.example", "password": "tidal-compass-62-lily"})
-    assert "pwc" not in tokens.read(again["access_token"])[1]
+    assert "lim" not in tokens.read(again["access_token"])[1]
     assert "disp@operator.example" in {u["email"] for u in call(factory, admin, "list_staff")}
     with pytest.raises(ValidationFailed):      # staff roles only, without a customer
         call(factory, admin, "create_user", {"email": "x@operator.example", "name": "X", "role": "customer_user"})
@@ -302,3 +302,60 @@ def test_driver_credentials_are_shown_once_and_die_when_rotated_or_deactivated(f
         call(factory, None, "authenticate_driver", second)
     with pytest.raises(Forbidden):
         call(factory, CallerContext(role="dispatcher", user_id="d"), "create_driver", {"name": "No"})
+
+
+
+def test_two_factor_sign_in_with_app_codes_and_one_time_recovery_codes(factory, admin):
+    import pyotp
+
+    from services.common import tokens
+    from services.identity.two_factor import CODE_REQUIRED
+
+    customer = new_customer(factory, admin, "Two Factor Co")
+    me = accepted_user(factory, admin, customer, "careful@2fa.example")
+    setup = call(factory, me, "setup_two_factor")
+    app = pyotp.TOTP(setup["secret"])
+    with pytest.raises(ValidationFailed):
+        call(factory, me, "confirm_two_factor", {"code": "000000" if app.now() != "000000" else "111111"})
+    codes = call(factory, me, "confirm_two_factor", {"code": app.now()})["recovery_codes"]
+    assert len(codes) == 10
+    creds = {"email": "careful@2fa.example", "password": GOOD_PASSWORD}
+    with pytest.raises(Unauthenticated) as err:
+        call(factory, None, "login", creds)
+    assert err.value.details == {"reason": CODE_REQUIRED}
+    code = app.at(app.timecode(utcnow()) * 30 + 30)     # the next window's code: not yet used
+    assert call(factory, None, "login", {**creds, "otp": code})["access_token"]
+    with pytest.raises(Unauthenticated):                 # a code is accepted once
+        call(factory, None, "login", {**creds, "otp": code})
+    assert call(factory, None, "login", {**creds, "otp": codes[0]})["access_token"]
+    with pytest.raises(Unauthenticated):                 # so is a recovery code
+        call(factory, None, "login", {**creds, "otp": codes[0]})
+    with factory() as session:
+        from services.identity.models import User
+
+        stored = session.scalar(select(User.totp_secret).where(User.email == "careful@2fa.example"))
+    assert setup["secret"] not in stored
+
+
+def test_staff_must_enrol_in_two_factor_when_the_operator_requires_it(factory, admin):
+    from services.common import tokens
+
+    from services.identity.activation import temporary_password
+
+    staff = call(factory, admin, "create_user", {"email": "new.staff@operator.example", "name": "N",
+                                                 "role": "operator_admin"})
+    with factory() as session:
+        nonce = [json.loads(b) for b in session.scalars(select(Base.OutboxMessage.body).where(
+            Base.OutboxMessage.type == "user.created"))][-1]["data"]["nonce"]
+    call(factory, CallerContext(role="operator_admin", user_id=staff["id"]), "update_me",
+         {"current_password": temporary_password(staff["id"], nonce), "new_password": GOOD_PASSWORD})
+    call(factory, admin, "update_settings", {"require_2fa_for_staff": True})
+    try:
+        signed = call(factory, None, "login", {"email": "new.staff@operator.example", "password": GOOD_PASSWORD})
+        assert tokens.read(signed["access_token"])[1]["lim"] == tokens.LIMITED_TWO_FACTOR
+        customer = new_customer(factory, admin, "Not Staff Co")     # customers are not held to it
+        user = accepted_user(factory, admin, customer, "plain@notstaff.example")
+        plain = call(factory, None, "login", {"email": "plain@notstaff.example", "password": GOOD_PASSWORD})
+        assert "lim" not in tokens.read(plain["access_token"])[1] and user.user_id
+    finally:
+        call(factory, admin, "update_settings", {"require_2fa_for_staff": False})
