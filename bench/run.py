@@ -88,10 +88,18 @@ def login(base: str, email: str, password: str) -> dict:
     return {"Authorization": f"Bearer {body['access_token']}"}
 
 
-def wrk(url: str, connections: int, seconds: int, headers: dict) -> str:
+def wrk(url: str, connections: int, seconds: int, headers: dict, body: dict | None = None) -> str:
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    if body is not None:     # a POST: wrk takes its method and body from a Lua script
+        import tempfile
+
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+                     'wrk.headers["Content-Type"] = "application/json"\n')
+        script.close()
+        command += ["-s", script.name]
     try:
         done = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 15)
     except FileNotFoundError:
@@ -148,9 +156,10 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(base: str, path: str, connections: int, seconds: int, headers: dict) -> dict:
+def measure(base: str, path: str, connections: int, seconds: int, headers: dict,
+            body: dict | None = None) -> dict:
     before, client_before = cpu_by_group(), client_cpu()
-    result = parse_wrk(wrk(base + path, connections, seconds, headers))
+    result = parse_wrk(wrk(base + path, connections, seconds, headers, body))
     cpu = cpu_seconds(before, cpu_by_group())
     cpu["wrk"] = client_cpu() - client_before
     per_request = 1e6 / max(result["requests"], 1)
@@ -264,6 +273,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--connections", default="1,32", help="comma-separated connection counts")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
+    parser.add_argument("--login", action="store_true",
+                        help="also measure POST /auth/login (argon2id makes it slow on purpose)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the naive gateway (proxy per thread, sync workers) baseline")
     args = parser.parse_args(argv)
@@ -288,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"measuring {route} at {count} connections for {args.duration} s", flush=True)
                 runs.append({"route": route,
                              **measure(base, path, count, args.duration, headers(route))})
+        if args.login:      # sign-in, argon2id included: POST with the admin's credentials
+            credentials = {"email": args.email, "password": args.password}
+            for count in args.counts:
+                print(f"measuring login at {count} connections for {args.duration} s", flush=True)
+                runs.append({"route": "login", **measure(base, "/api/v1/auth/login", count,
+                                                         args.duration, {}, credentials)})
         if not args.no_baseline:
             with NaiveGateway() as naive:
                 wrk(naive + "/ping", max(args.counts), 1, {})

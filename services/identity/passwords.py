@@ -1,4 +1,9 @@
-"""Password hashing with argon2id (argon2-cffi's defaults, RFC 9106's second recommendation).
+"""Password hashing with argon2id, at OWASP's recommended cost (m=19 MiB, t=2, p=1).
+
+argon2-cffi's defaults (RFC 9106's second option: 64 MiB, t=3, p=4) cost ~450 ms of CPU per
+sign-in on this 2-core machine (measured with bench --login): 32 people signing in at once
+then waited seconds and timed out, and a flood of sign-ins could starve everything else.
+Existing hashes are upgraded at their next sign-in (check_needs_rehash).
 
 Hashing takes tens of milliseconds of CPU: under eventlet it runs in a real OS thread
 (``tpool``), so it neither blocks the hub (PITFALLS 10) nor serialises concurrent logins.
@@ -8,7 +13,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()   # argon2id
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)   # argon2id
 # Verified when the email is unknown, so that a login takes as long either way.
 _DUMMY_HASH = _hasher.hash("not a real password")
 
