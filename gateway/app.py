@@ -54,10 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
     api = PortalApi(app)
     errors.register(app)
 
-    from gateway.blueprints import account, admin, auth, health, me, meta
+    from gateway.blueprints import account, admin, auth, health, me, meta, sso
 
     app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
-    for blp in (auth.blp, me.blp, account.blp, admin.blp, meta.blp):
+    for blp in (auth.blp, sso.blp, me.blp, account.blp, admin.blp, meta.blp):
         api.register_blueprint(blp)
 
     @app.before_request

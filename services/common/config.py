@@ -46,6 +46,8 @@ VARIABLES: tuple[Var, ...] = (
         "4xx), 0.5 s apart, doubling."),
     Var("MAIL_FROM", None, "Sender of every email. Unset: `PORTAL_OPERATOR_NAME <no-reply@portal.example>`."),
     Var("ACCESS_TOKEN_TTL", "900", "Lifetime of an access token, seconds."),
+    Var("SSO_PROVIDERS", None, 'OpenID Connect providers, JSON: `{"google": {"issuer": "https://accounts.google.com", '
+        '"client_id": "...", "client_secret": "..."}}`. Unset: no SSO.'),
     Var("SESSION_RECHECK_SECONDS", "60", "How often the gateway asks identity whether a signed-in session still stands."),
     Var("RPC_TIMEOUT", "5", "Deadline of one RPC call from the gateway, seconds; sent with the call."),
     Var("SERVICE_MAX_WORKERS", "32", "Concurrent workers (greenthreads) per service process."),

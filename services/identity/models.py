@@ -181,3 +181,15 @@ class RecoveryCode(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     used_at: Mapped[datetime | None]
+
+
+class ExternalIdentity(Base):
+    """A user's account at an OpenID Connect provider, linked at its first SSO sign-in."""
+
+    __tablename__ = "external_identities"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)

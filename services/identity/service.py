@@ -6,7 +6,8 @@ from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
 from services.identity import (accounts, activation, api_keys, audit, customers, drivers,
-                               invites, mailer, onboarding, resets, sessions, two_factor, users)
+                               invites, mailer, onboarding, resets, sessions, sso, two_factor,
+                               users)
 from services.identity.models import Base
 from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, ClaimIn,
                                        CustomerSelfPatch, DriverIn, InvitesIn, LoginIn, MePatch,
@@ -60,6 +61,11 @@ class Service(PortalService):
     @rpc
     def update_settings(self, payload: dict) -> dict:
         return onboarding.update_settings(self.db, self.caller, load(OperatorSettings, payload))
+
+    @rpc
+    def sso_sign_in(self, provider: str, subject: str, email: str | None, email_verified: bool,
+                    address: str | None = None) -> dict:
+        return sso.sign_in(self.db, provider, subject, email, email_verified, address)
 
     @rpc
     def authenticate_api_key(self, secret: str) -> dict:

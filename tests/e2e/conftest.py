@@ -2,6 +2,7 @@
 gunicorn, and a real SMTP server (aiosmtpd) receiving the platform's emails; one stack for the
 end-to-end package, stopped when it ends (its services share the run's vhost with the
 integration suite, which must not find them answering)."""
+import json
 import os
 import re
 import signal
@@ -26,7 +27,7 @@ def _free_port() -> int:
 
 
 class Stack:
-    def __init__(self, amqp_uri: str, smtp_port: int):
+    def __init__(self, amqp_uri: str, smtp_port: int, oidc_issuer: str):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.logs = Path(TMP, "e2e-logs")
@@ -35,7 +36,9 @@ class Stack:
                     "GATEWAY_WORKERS": "1", "LOG_FORMAT": "json", "VAR_DIR": str(Path(TMP, "e2e-var")),
                     "PORTAL_ADMIN_EMAIL": ADMIN[0], "PORTAL_ADMIN_PASSWORD": ADMIN[1],
                     "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "PORTAL_URL": self.base,
-                    "SESSION_RECHECK_SECONDS": "1"}
+                    "SESSION_RECHECK_SECONDS": "1",
+                    "SSO_PROVIDERS": json.dumps({"mock": {"issuer": oidc_issuer, "client_id": "portal-e2e",
+                                                          "client_secret": "e2e-client-secret"}})}
         if PG_SERVER:
             self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_e2e_{RUN_ID}"
         self.procs: dict[str, subprocess.Popen] = {}
@@ -114,8 +117,20 @@ def mailbox():
 
 
 @pytest.fixture(scope="package")
-def stack(amqp_uri, mailbox):
-    stack = Stack(amqp_uri, mailbox.port)
+def oidc_provider():
+    """A real OpenID Connect provider (oidc-provider-mock) on a loopback port."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*deprecated")
+    from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread(port=_free_port()) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
+
+
+@pytest.fixture(scope="package")
+def stack(amqp_uri, mailbox, oidc_provider):
+    stack = Stack(amqp_uri, mailbox.port, oidc_provider)
     try:
         stack.start()
         yield stack

@@ -359,3 +359,19 @@ def test_staff_must_enrol_in_two_factor_when_the_operator_requires_it(factory, a
         assert "lim" not in tokens.read(plain["access_token"])[1] and user.user_id
     finally:
         call(factory, admin, "update_settings", {"require_2fa_for_staff": False})
+
+
+def test_sso_links_only_to_existing_users_or_pending_invitations(factory, admin):
+    customer = new_customer(factory, admin, "SSO Unit Co")
+    member = accepted_user(factory, admin, customer, "member@sso.example")
+    first = call(factory, None, "sso_sign_in", "google", "g-1", "Member@SSO.example", True)
+    assert first["user"]["id"] == member.user_id
+    later = call(factory, None, "sso_sign_in", "google", "g-1", "renamed@elsewhere.example", True)
+    assert later["user"]["id"] == member.user_id            # the link holds, whatever the email became
+    call(factory, admin, "invite", customer["id"], {"emails": ["invited@sso.example"]})
+    invited = call(factory, None, "sso_sign_in", "microsoft", "m-1", "invited@sso.example", True)
+    assert invited["user"]["customer_id"] == customer["id"] and invited["user"]["role"] == CUSTOMER_USER
+    with pytest.raises(Unauthenticated, match="invitation"):
+        call(factory, None, "sso_sign_in", "google", "g-2", "stranger@nowhere.example", True)
+    with pytest.raises(Unauthenticated):
+        call(factory, None, "sso_sign_in", "google", "g-3", "member@sso.example", False)   # unverified

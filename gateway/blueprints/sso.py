@@ -1,0 +1,45 @@
+"""Sign-in through an OpenID Connect provider (SSO_PROVIDERS)."""
+from __future__ import annotations
+
+from flask import jsonify, make_response, redirect, request
+from flask_smorest import Blueprint
+
+from gateway import sso
+from gateway.auth import client_address
+from gateway.rpc import answer, client
+from services.identity.schemas import LoginOut
+
+blp = Blueprint("sso", __name__, url_prefix="/api/v1/auth/sso",
+                description="Sign in with Google, Microsoft or another OpenID Connect provider.")
+
+
+@blp.route("", methods=["GET"])
+@blp.doc(responses={"200": {"description": "`{providers: [names]}`"}})
+def list_providers():
+    """The providers this portal accepts."""
+    return jsonify({"providers": sorted(sso.providers())})
+
+
+@blp.route("/<string:provider>/start", methods=["GET"])
+@blp.doc(responses={"302": {"description": "To the provider's sign-in page."}})
+def start(provider):
+    """Go to the provider; it comes back to `/callback`."""
+    url, flow = sso.start(provider)
+    response = redirect(url, code=302)
+    response.set_cookie(sso.COOKIE, flow, max_age=sso.FLOW_SECONDS, httponly=True, samesite="Lax",
+                        secure=request.is_secure, path="/api/v1/auth/sso")
+    return response
+
+
+@blp.route("/<string:provider>/callback", methods=["GET"])
+@blp.response(200, LoginOut)
+def callback(provider):
+    """Where the provider sends the browser back: links the provider's identity to the portal
+    user of the same, verified email (or accepts that address's pending invitation) and signs
+    in. Never creates access on its own."""
+    claims = sso.finish(provider, request.args.to_dict(), request.cookies.get(sso.COOKIE))
+    result = client().call("identity", "sso_sign_in", provider, claims["sub"], claims.get("email"),
+                           bool(claims.get("email_verified")), address=client_address())
+    response = make_response(answer(result))
+    response.delete_cookie(sso.COOKIE, path="/api/v1/auth/sso")
+    return response
