@@ -9,14 +9,25 @@ from sqlalchemy.orm import Session
 
 from services.common.config import env
 from services.common.mail import Email, send
-from services.identity import one_time
+from services.identity import one_time, resets
+from services.identity.activation import temporary_password
 from services.identity.invites import PURPOSE
-from services.identity.models import Customer, Invite
+from services.identity.models import Customer, Invite, PasswordReset, User
+from services.identity.passwords import verify_password
 
 log = logging.getLogger(__name__)
 
 # 5xx answers about our own set-up (authentication, TLS), not about the recipient.
 CONFIGURATION_CODES = {530, 534, 535, 538}
+
+
+def deliver(to: str, subject: str, text: str) -> None:
+    """Send one email. Raising hands the event to its handler's retries and then its dead-letter
+    queue, where an operator can replay it once the mail server (or SMTP_URL) is fixed; a refused
+    recipient is different: retrying would change nothing, so it is only logged (by mail.send)."""
+    result = send(Email(to=to, subject=subject, text=text))
+    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
+        raise RuntimeError(f"email to {to} not sent: {result.status} {result.code}")
 
 
 def invite_link(token: str) -> str:
@@ -33,25 +44,14 @@ def send_invite(session: Session, event: dict) -> None:
     customer = session.get(Customer, invite.customer_id)
     operator = env("PORTAL_OPERATOR_NAME")
     link = invite_link(token)
-    result = send(Email(
-        to=invite.email,
-        subject=f"{operator} invites you to the {customer.name} customer portal",
-        text=(f"Hello,\n\n{operator} has invited you to follow {customer.name}'s orders, documents "
-              f"and invoices in its customer portal.\n\nAccept the invitation and choose your "
-              f"password here (the link works once, until {invite.expires_at:%d %B %Y}):\n\n{link}\n\n"
-              f"If you did not expect this email, you can ignore it.\n"),
-    ))
-    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
-        # Raising hands the event to the handler's retries and then its dead-letter queue, where
-        # an operator can replay it once the mail server (or SMTP_URL) is fixed. A refused
-        # recipient is different: retrying would change nothing.
-        raise RuntimeError(f"invitation email to {invite.email} not sent: {result.status} {result.code}")
+    deliver(invite.email, f"{operator} invites you to the {customer.name} customer portal",
+            (f"Hello,\n\n{operator} has invited you to follow {customer.name}'s orders, documents "
+             f"and invoices in its customer portal.\n\nAccept the invitation and choose your "
+             f"password here (the link works once, until {invite.expires_at:%d %B %Y}):\n\n{link}\n\n"
+             f"If you did not expect this email, you can ignore it.\n"))
 
 
 def send_password_reset(session: Session, event: dict) -> None:
-    from services.identity import resets
-    from services.identity.models import PasswordReset, User
-
     data = event["data"]
     reset = session.get(PasswordReset, data["reset_id"])
     token = one_time.derive(resets.PURPOSE, data["reset_id"], data["nonce"])
@@ -59,35 +59,21 @@ def send_password_reset(session: Session, event: dict) -> None:
         return
     user = session.get(User, reset.user_id)
     link = f"{env('PORTAL_URL').rstrip('/')}/reset-password#token={token}"
-    result = send(Email(
-        to=user.email,
-        subject=f"Reset your {env('PORTAL_OPERATOR_NAME')} portal password",
-        text=(f"Hello,\n\nSomeone (we hope you) asked to reset the password of your portal account."
-              f"\n\nChoose a new password here; the link works once, for one hour:\n\n{link}\n\n"
-              f"If you did not ask for this, ignore this email: your password stays as it is.\n"),
-    ))
-    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
-        raise RuntimeError(f"password reset email not sent: {result.status} {result.code}")
+    deliver(user.email, f"Reset your {env('PORTAL_OPERATOR_NAME')} portal password",
+            (f"Hello,\n\nSomeone (we hope you) asked to reset the password of your portal account."
+             f"\n\nChoose a new password here; the link works once, for one hour:\n\n{link}\n\n"
+             f"If you did not ask for this, ignore this email: your password stays as it is.\n"))
 
 
 def send_activation(session: Session, event: dict) -> None:
-    from services.identity.activation import temporary_password
-    from services.identity.models import User
-    from services.identity.passwords import verify_password
-
     data = event["data"]
     user = session.get(User, data["user_id"])
     password = temporary_password(data["user_id"], data["nonce"])
     if user is None or not user.must_change_password or not verify_password(user.password_hash, password):
         return          # already activated, or the password was changed since
     operator = env("PORTAL_OPERATOR_NAME")
-    result = send(Email(
-        to=user.email,
-        subject=f"Your {operator} portal account",
-        text=(f"Hello {user.name},\n\n{operator} has opened a portal account for you.\n\n"
-              f"Sign in at {env('PORTAL_URL').rstrip('/')}/ with\n\n  email:    {user.email}\n"
-              f"  password: {password}\n\nThis password is temporary: you will be asked to choose "
-              f"your own when you first sign in.\n"),
-    ))
-    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
-        raise RuntimeError(f"activation email not sent: {result.status} {result.code}")
+    deliver(user.email, f"Your {operator} portal account",
+            (f"Hello {user.name},\n\n{operator} has opened a portal account for you.\n\n"
+             f"Sign in at {env('PORTAL_URL').rstrip('/')}/ with\n\n  email:    {user.email}\n"
+             f"  password: {password}\n\nThis password is temporary: you will be asked to choose "
+             f"your own when you first sign in.\n"))
