@@ -88,19 +88,11 @@ class CustomerOut(Schema):
     updated_at = fields.DateTime(required=True)
 
 
-class CustomerSelfOut(Schema):
-    """What a customer sees of its own account."""
+class CustomerSelfOut(CustomerOut):
+    """What a customer sees of its own account: not the operator's switches and notes."""
 
-    id = fields.String(required=True)
-    client_id = fields.String(required=True)
-    name = fields.String(required=True)
-    email = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-    postal_code = fields.String(allow_none=True)
-    billing_address = fields.Dict(allow_none=True)
-    require_dimensions = fields.Boolean(required=True)
-    location_sharing = fields.String(required=True)
-    allow_order_upload = fields.Boolean(required=True)
+    class Meta:
+        exclude = ("has_portal_access", "is_active", "default_depot_id", "created_at", "updated_at")
 
 
 class CustomerSelfPatch(StrictSchema):
