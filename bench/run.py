@@ -188,7 +188,8 @@ class NaiveGateway:
                 if http(base + "/ping")[0] == 200:
                     return base
             except (OSError, BenchError):
-                pass
+                time.sleep(0.1)         # not listening yet
+                continue
             time.sleep(0.1)
         self.__exit__()
         raise BenchError("the naive baseline gateway did not start")

@@ -30,6 +30,7 @@ from kombu import Connection, Exchange, Queue
 
 from services.common import caller as caller_ctx
 from services.common.caller import CallerContext
+from services.common.broker import release_quietly
 from services.common.config import env, env_float
 from services.common.errors import DeadlineExceeded, PortalError, ServiceUnavailable, from_remote
 from services.common.logs import correlation_id
@@ -144,10 +145,7 @@ class RpcClient:
 
     def _drop_publisher(self) -> None:
         if self._publisher is not None:
-            try:
-                self._publisher[0].release()
-            except Exception:   # already broken: nothing left to close cleanly
-                pass
+            release_quietly(self._publisher[0])
             self._publisher = None
 
     def send(self, service: str, method: str, *args: Any, caller: CallerContext | None = None,

@@ -24,6 +24,7 @@ from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.messaging import Consumer
 from nameko.rpc import Rpc
 
+from services.common.broker import release_quietly
 from services.common.caller import verify as verify_caller
 from services.common.caller import CONTEXT_KEY as CALLER_KEY
 from services.common.db import Database
@@ -73,11 +74,7 @@ class ReplySender(SharedExtension):
         self._channel = None
 
     def _drop(self):
-        if self._conn is not None:
-            try:
-                self._conn.release()
-            except Exception:  # already broken; nothing to close cleanly
-                pass
+        release_quietly(self._conn)
         self._conn = self._channel = None
 
     def send(self, message, result, exc_info):

@@ -19,6 +19,7 @@ from kombu import Connection, Producer
 from nameko.extensions import SharedExtension
 from sqlalchemy import or_, select
 
+from services.common.broker import release_quietly
 from services.common.config import env, env_float
 from services.common.topology import events_exchange
 
@@ -56,11 +57,7 @@ class OutboxPublisher:
         return self._producer
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.release()
-            except Exception:  # the connection may already be gone; nothing to save
-                pass
+        release_quietly(self._conn)
         self._conn = self._producer = None
 
     def relay_once(self, limit: int = BATCH) -> int:
