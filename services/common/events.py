@@ -34,6 +34,7 @@ class CustomerData(EventData):
     require_dimensions = fields.Boolean(required=True)
     location_sharing = fields.String(required=True, validate=validate.OneOf(["exact", "approximate", "none"]))
     allow_order_upload = fields.Boolean(required=True)
+    default_depot_id = fields.String(allow_none=True)
 
 
 class InviteData(EventData):
@@ -49,6 +50,14 @@ class UserData(EventData):
     customer_id = fields.String(allow_none=True)
 
 
+class DriverData(EventData):
+    driver_id = fields.String(required=True)
+    name = fields.String(required=True)
+    phone = fields.String(allow_none=True)
+    depot_id = fields.String(allow_none=True)
+    is_active = fields.Boolean(required=True)
+
+
 class PasswordResetData(EventData):
     reset_id = fields.String(required=True)
     user_id = fields.String(required=True)
@@ -57,6 +66,7 @@ class PasswordResetData(EventData):
 class OrderData(EventData):
     order_id = fields.String(required=True)
     reference = fields.String(allow_none=True)
+    kind = fields.String(load_default=None)
     status = fields.String(required=True)
 
 
@@ -64,10 +74,44 @@ class OrderStatusData(OrderData):
     previous_status = fields.String(allow_none=True)
 
 
+class RouteStopData(EventData):
+    stop_id = fields.String(required=True)
+    type = fields.String(required=True)
+    position = fields.Integer(required=True)
+    lat = fields.Float(allow_none=True)
+    lng = fields.Float(allow_none=True)
+    window_start = fields.DateTime(allow_none=True)
+    window_end = fields.DateTime(allow_none=True)
+
+
+class OrderScheduledData(OrderData):
+    """What tracking needs to follow the order: which driver, which route, which stops."""
+    route_id = fields.String(required=True)
+    driver_id = fields.String(allow_none=True)
+    route_position = fields.Integer(required=True)
+    stops = fields.List(fields.Nested(RouteStopData), required=True)
+
+
 class StopData(EventData):
     order_id = fields.String(required=True)
     stop_id = fields.String(required=True)
     eta = fields.DateTime(allow_none=True)
+
+
+class ProofOfDelivery(EventData):
+    recipient_name = fields.String(allow_none=True)
+    comments = fields.String(allow_none=True)
+    # Blob keys (the tracking service stores the driver's photos and signature first).
+    photos = fields.List(fields.Dict(), load_default=list)
+    signature = fields.Dict(allow_none=True)
+
+
+class StopCompletedData(StopData):
+    driver_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["completed", "failed"]))
+    completed_at = fields.DateTime(required=True)
+    reason = fields.String(allow_none=True)
+    pod = fields.Nested(ProofOfDelivery, allow_none=True)
 
 
 class DocumentData(EventData):
@@ -77,9 +121,20 @@ class DocumentData(EventData):
 
 
 class MessageData(EventData):
-    order_id = fields.String(required=True)
+    conversation_id = fields.String(required=True)
+    order_id = fields.String(allow_none=True)
     message_id = fields.String(required=True)
     author_role = fields.String(required=True)
+    author_side = fields.String(required=True, validate=validate.OneOf(["customer", "operator"]))
+    subject = fields.String(allow_none=True)
+
+
+class RequestData(EventData):
+    """A customer's request the operator answers: a reschedule or a rental call-off."""
+    request_id = fields.String(required=True)
+    order_id = fields.String(allow_none=True)
+    contract_id = fields.String(allow_none=True)
+    status = fields.String(required=True)
 
 
 class QuoteData(EventData):
@@ -121,18 +176,27 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("user.created", "identity", UserData,
               "The operator opened an account directly; its activation email is on its way."),
     EventType("user.activated", "identity", UserData, "A portal user can now sign in."),
+    EventType("driver.created", "identity", DriverData, "The operator added a driver."),
+    EventType("driver.updated", "identity", DriverData,
+              "A driver's name, depot or active flag changed (dispatch keeps a copy)."),
     EventType("password_reset.requested", "identity", PasswordResetData,
               "Someone asked for a password reset link (for the email sender; no link inside)."),
     EventType("order.created", "orders", OrderData, "An order was created (draft or submitted)."),
     EventType("order.submitted", "orders", OrderData, "A draft was submitted for delivery."),
     EventType("order.withdrawn", "orders", OrderData, "A submitted order went back to draft."),
-    EventType("order.scheduled", "orders", OrderData, "An order was put on a driver's route."),
+    EventType("order.scheduled", "orders", OrderScheduledData, "An order was put on a driver's route."),
     EventType("order.status_changed", "orders", OrderStatusData, "Any change of an order's status."),
     EventType("order.cancelled", "orders", OrderData, "An order was cancelled."),
     EventType("stop.eta_changed", "tracking", StopData, "A stop's ETA moved."),
-    EventType("stop.completed", "tracking", StopData, "A driver completed a stop (with proof of delivery)."),
+    EventType("stop.completed", "tracking", StopCompletedData,
+              "A driver completed (or failed) a stop, with proof of delivery."),
     EventType("document.added", "orders", DocumentData, "A document was attached to an order."),
-    EventType("message.posted", "orders", MessageData, "A message was posted on an order."),
+    EventType("message.posted", "orders", MessageData,
+              "A message was posted in a conversation (about an order, or a support question)."),
+    EventType("reschedule.requested", "orders", RequestData, "A customer asked to move an order's time window."),
+    EventType("reschedule.decided", "orders", RequestData, "The operator accepted or declined a reschedule."),
+    EventType("call_off.requested", "orders", RequestData, "A rental customer asked for items to go off rent."),
+    EventType("call_off.decided", "orders", RequestData, "The operator confirmed or declined a call-off."),
     EventType("quote.sent", "billing", QuoteData, "The operator sent a priced quote."),
     EventType("quote.accepted", "billing", QuoteData, "The customer accepted a quote."),
     EventType("quote.rejected", "billing", QuoteData, "The customer rejected a quote."),
@@ -170,8 +234,14 @@ def make_envelope(event_type: str, data: dict[str, Any], customer_id: str | None
         "occurred_at": (occurred_at or datetime.now(timezone.utc)).isoformat(),
         "customer_id": customer_id,
         "correlation_id": correlation_id,
-        "data": schema.dump(data) | {k: v for k, v in data.items() if k not in schema.fields},
+        # Validated in its wire form (ISO strings, decimal strings), so it goes out as given.
+        "data": dict(data),
     }
+
+
+def typed_data(event: dict[str, Any]) -> dict[str, Any]:
+    """An event's data loaded with its catalogue schema: datetimes as datetimes, and so on."""
+    return instance(CATALOGUE[event["type"]].data).load(event["data"])
 
 
 def read_envelope(body: Any) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def event_data(customer: Customer) -> dict:
             "is_active": customer.is_active, "has_portal_access": customer.has_portal_access,
             "require_dimensions": customer.require_dimensions,
             "location_sharing": customer.location_sharing,
-            "allow_order_upload": customer.allow_order_upload}
+            "allow_order_upload": customer.allow_order_upload,
+            "default_depot_id": customer.default_depot_id}
 
 
 def create(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:

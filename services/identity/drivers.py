@@ -26,6 +26,11 @@ def public(driver: Driver) -> dict:
             "created_at": driver.created_at.isoformat()}
 
 
+def event_data(driver: Driver) -> dict:
+    return {"driver_id": driver.id, "name": driver.name, "phone": driver.phone,
+            "depot_id": driver.depot_id, "is_active": driver.is_active}
+
+
 def _issue(driver: Driver) -> str:
     prefix = secrets.token_hex(4)
     credential = f"{MARK}{prefix}_{secrets.token_urlsafe(32)}"
@@ -42,6 +47,7 @@ def create(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
     uow.session.flush()
     audit.record(uow.session, caller, "driver.created", target_id=driver.id,
                  details={"prefix": driver.credential_prefix})
+    uow.emit("driver.created", event_data(driver))
     return {**public(driver), "credential": credential}
 
 
@@ -67,6 +73,7 @@ def update(uow: UnitOfWork, caller: CallerContext, driver_id: str, fields: dict)
     for name, value in fields.items():
         setattr(driver, name, value)
     audit.record(uow.session, caller, "driver.updated", target_id=driver.id, details=fields)
+    uow.emit("driver.updated", event_data(driver))
     return public(driver)
 
 
