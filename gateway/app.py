@@ -54,10 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
     api = PortalApi(app)
     errors.register(app)
 
-    from gateway.blueprints import account, admin, auth, health, me, meta, sso
+    from gateway.blueprints import (account, admin, auth, conversations, dispatch, health, imports,
+                                    me, meta, orders, places, rentals, sso)
 
     app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
-    for blp in (auth.blp, sso.blp, me.blp, account.blp, admin.blp, meta.blp):
+    for blp in (auth.blp, sso.blp, me.blp, account.blp, orders.blp, imports.blp, places.blp,
+                conversations.blp, rentals.blp, admin.blp, dispatch.blp, meta.blp):
         api.register_blueprint(blp)
 
     @app.before_request

@@ -27,6 +27,13 @@ def main() -> None:
         time.sleep(1)
     else:
         print(f"The platform is not ready after 3 minutes (waiting for: {state}).", flush=True)
+    if "--demo" in sys.argv[1:]:
+        from services.common import demo
+
+        try:
+            demo.run(base)
+        except Exception as exc:    # the platform is up all the same; say why the demo is not
+            print(f"Demo data not loaded: {exc}", flush=True)
     print(f"""
   Customer portal platform is up.
 

@@ -14,6 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 SERVICES = ("identity", "orders", "billing", "tracking", "notify")
+# Processes that are not nameko services, run and supervised the same way: name -> module with main().
+WORKERS = {"orders-imports": "services.orders.import_worker"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,15 @@ VARIABLES: tuple[Var, ...] = (
     Var("GATEWAY_THREADS", "8", "Threads per gateway worker (gthread): requests in flight per worker."),
     Var("MAX_JSON_BYTES", str(1 << 20), "Largest JSON body accepted (413 above)."),
     Var("MAX_UPLOAD_BYTES", str(25 << 20), "Largest upload accepted (413 above)."),
+    Var("BLOB_DIR", None, "Where documents and uploads are kept when no S3 bucket is set. Unset: `VAR_DIR/blobs`."),
+    Var("BLOB_S3_BUCKET", None, "Keep documents and uploads in this S3 bucket instead (credentials: the usual `AWS_*` variables)."),
+    Var("BLOB_S3_URL", None, "The endpoint of an S3-compatible store that is not AWS (MinIO, Ceph ...)."),
+    Var("BLOB_S3_REGION", None, "The bucket's region."),
+    Var("BLOB_S3_ADDRESSING", "auto", "`auto`, `path` or `virtual` bucket addressing."),
+    Var("BLOB_S3_CONNECT_TIMEOUT", "5", "Timeout of connecting to the S3 endpoint, seconds."),
+    Var("BLOB_S3_READ_TIMEOUT", "30", "Timeout of each S3 read, seconds."),
+    Var("IMPORT_MAX_ROWS", "200000", "Most data rows one spreadsheet import takes (a larger file is refused with a clear error)."),
+    Var("IMPORT_POLL_SECONDS", "0.5", "How often an idle import worker looks for queued imports."),
     Var("ACCESS_LOG", "1", "`1`: the gateway logs every request (method, path, status, ms, request id)."),
     Var("LOG_LEVEL", "INFO", "Log level of every process."),
     Var("LOG_FORMAT", "json", "`json` (one object a line, with correlation id) or `text`."),

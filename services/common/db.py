@@ -194,6 +194,20 @@ class UnitOfWork:
         self._emitted += 1
         return envelope
 
+    def emit_many(self, events: list[tuple[str, dict[str, Any], str | None]]) -> None:
+        """Several events to the outbox in one INSERT: ``(type, data, customer_id)`` each."""
+        if not events:
+            return
+        cid = correlation_id.get()
+        rows = []
+        for event_type, data, customer_id in events:
+            envelope = make_envelope(event_type, data, customer_id, cid)
+            rows.append({"event_id": envelope["id"], "type": event_type, "body": json.dumps(envelope),
+                         "correlation_id": envelope["correlation_id"], "created_at": utcnow(),
+                         "attempts": 0})
+        self.session.execute(self._base.OutboxMessage.__table__.insert(), rows)
+        self._emitted += len(rows)
+
     def mark_applied(self, consumer: str, event_id: str) -> None:
         self.session.add(self._base.InboxMessage(consumer=consumer, event_id=event_id))
 

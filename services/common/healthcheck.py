@@ -6,18 +6,33 @@ answers an RPC ``ping`` sent with the gateway's client. Exit 0 printing the repl
 """
 import json
 import sys
+import time
 
 from kombu import Connection
 
 from gateway.rpc import RpcClient
-from services.common.config import SERVICES, env
+from services.common.config import SERVICES, WORKERS, env, var_dir
+from services.common.run import LIVENESS_STALE_SECONDS
+
+
+def worker_alive(name: str) -> int:
+    """A worker answers no RPC: healthy while its supervisor's liveness file is fresh."""
+    ages = [time.time() - f.stat().st_mtime for f in (var_dir() / "run").glob(f"{name}-*.alive")]
+    if not ages or min(ages) > LIVENESS_STALE_SECONDS:
+        print(f"{name} unhealthy: no fresh liveness file", file=sys.stderr)
+        return 1
+    print(json.dumps({"ok": True, "worker": name, "beat_seconds_ago": round(min(ages), 1)}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] not in SERVICES:
-        print(f"usage: python -m services.common.healthcheck {'|'.join(SERVICES)}", file=sys.stderr)
+    names = SERVICES + tuple(WORKERS)
+    if len(args) != 1 or args[0] not in names:
+        print(f"usage: python -m services.common.healthcheck {'|'.join(names)}", file=sys.stderr)
         return 1
+    if args[0] in WORKERS:
+        return worker_alive(args[0])
     try:
         # One connect attempt first: it names the reason (refused, DNS, auth) in the output.
         with Connection(env("AMQP_URI"), connect_timeout=3) as conn:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from services.common.config import ROOT, SERVICES, var_dir
+from services.common.config import ROOT, SERVICES, WORKERS, var_dir
 
 LIVENESS_STALE_SECONDS = 45.0
 
@@ -34,6 +34,12 @@ def load_config(service: str) -> dict:
 
 def child(service: str) -> None:
     import warnings
+
+    if service in WORKERS:     # a plain process (no eventlet): its module's main()
+        import importlib
+
+        importlib.import_module(WORKERS[service]).main()
+        return
 
     # eventlet announces its maintenance mode on import; PITFALLS 11 says what we do about it.
     warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
@@ -105,7 +111,7 @@ def _stale(liveness: Path, started: float) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("service", choices=SERVICES)
+    parser.add_argument("service", choices=SERVICES + tuple(WORKERS))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-supervise", action="store_true",
                         help="run the service in this process, without restarts")

@@ -1,16 +1,24 @@
-"""The orders service's tables. Orders themselves come with the orders issue; what is here is
-the local copy of each customer's settings that the order rules need (fed by identity's events,
-so the orders service never reads identity's tables)."""
+"""The orders service's tables: orders with their stops, items and status history; imports;
+the address book; documents; conversations; dispatch (depots, routes, the drivers' copy); rental
+contracts and call-offs; reschedule requests; and the copy of each customer's settings that the
+order rules need (fed by identity's events, so this service never reads identity's tables)."""
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from services.common.db import service_base, utcnow
+from services.common.db import BigId, service_base, utcnow
 
 Base = service_base()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
 
 
 class CustomerSettings(Base):
@@ -22,4 +30,344 @@ class CustomerSettings(Base):
     is_active: Mapped[bool]
     require_dimensions: Mapped[bool]
     allow_order_upload: Mapped[bool]
+    default_depot_id: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Driver(Base):
+    """Dispatch's copy of identity's drivers (``driver.*`` events)."""
+
+    __tablename__ = "drivers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    depot_id: Mapped[str | None] = mapped_column(String(36))
+    is_active: Mapped[bool]
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "reference"),
+        # The list screens: newest first per customer, optionally per status.
+        Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
+        Index("ix_orders_customer_status_created", "customer_id", "status", "created_at", "id"),
+        # Dispatch's unassigned list: submitted orders with no route.
+        Index("ix_orders_status_route", "status", "route_id", "created_at"),
+        Index("ix_orders_customer_window", "customer_id", "window_start"),
+        # Text search: on PostgreSQL a trigram index answers LIKE '%text%' without reading
+        # every row (the migration creates the pg_trgm extension); elsewhere a plain index.
+        Index("ix_orders_search_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    reference: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="api")   # api | import | quote
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None]
+    # Passenger and charter bookings.
+    pickup_at: Mapped[datetime | None]
+    passengers: Mapped[int | None]
+    vehicle_type: Mapped[str | None] = mapped_column(String(64))
+    # Rentals.
+    rental_start: Mapped[date | None]
+    rental_end: Mapped[date | None]
+    # Dispatch.
+    depot_id: Mapped[str | None] = mapped_column(String(36))
+    route_id: Mapped[str | None] = mapped_column(ForeignKey("routes.id"))
+    route_position: Mapped[int | None]
+    # Where it came from: the import that made it (and the row's digest, so importing the same
+    # file again changes nothing), or the accepted quote (one booking per quote).
+    import_id: Mapped[str | None] = mapped_column(String(36))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    quote_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    # Denormalised for the list: one row read per line of the screen, and the text search
+    # (reference, addresses, recipients) over a single lower-cased column with a trigram index.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    window_start: Mapped[datetime | None]      # the last drop-off's, for sorting by due time
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+    stops: Mapped[list["Stop"]] = relationship(order_by="Stop.position", cascade="all, delete-orphan",
+                                               back_populates="order")
+    items: Mapped[list["Item"]] = relationship(order_by="Item.position", cascade="all, delete-orphan")
+
+
+class Stop(Base):
+    __tablename__ = "stops"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    type: Mapped[str] = mapped_column(String(16))              # pickup | dropoff
+    address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lat: Mapped[float | None]
+    lng: Mapped[float | None]
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    place_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending|completed|failed
+    completed_at: Mapped[datetime | None]
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    pod: Mapped[dict[str, Any] | None] = mapped_column(JSON)    # recipient name, comments
+    eta: Mapped[datetime | None]
+
+    order: Mapped[Order] = relationship(back_populates="stops")
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    description: Mapped[str] = mapped_column(String(500))
+    quantity: Mapped[int]
+    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(12, 3))
+    length_cm: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    width_cm: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    height_cm: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+
+
+class StatusChange(Base):
+    __tablename__ = "status_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by_user_id: Mapped[str | None] = mapped_column(String(36))
+    by_role: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Import(Base):
+    """One uploaded spreadsheet and its progress. The worker keeps its place here
+    (``processed_rows``) and holds a lease, so a crashed import resumes where it stopped."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # None: an operator's import whose rows name their customers (the client_id column).
+    customer_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")   # queued|running|done|failed
+    filename: Mapped[str] = mapped_column(String(255))
+    blob_key: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
+    format: Mapped[str | None] = mapped_column(String(8))
+    submit: Mapped[bool] = mapped_column(default=False)
+    total_rows: Mapped[int | None]
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[str | None] = mapped_column(Text)
+    unknown_headers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_by_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
+class ImportError_(Base):
+    __tablename__ = "import_errors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    import_id: Mapped[str] = mapped_column(ForeignKey("imports.id", ondelete="CASCADE"), index=True)
+    row: Mapped[int]
+    column: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Place(Base):
+    """A saved place of a customer's address book: a pickup site or a frequent recipient."""
+
+    __tablename__ = "places"
+    __table_args__ = (UniqueConstraint("customer_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16), default="recipient")   # pickup | recipient
+    address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lat: Mapped[float | None]
+    lng: Mapped[float | None]
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    stop_id: Mapped[str | None] = mapped_column(String(36))
+    # document | bill_of_lading | label | photo | pod_photo | pod_signature
+    kind: Mapped[str] = mapped_column(String(24))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(255))
+    thumbnail_key: Mapped[str | None] = mapped_column(String(255))
+    uploaded_by: Mapped[str | None] = mapped_column(String(36))
+    uploaded_by_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """A thread between a customer's users and the operator's team: about one order
+    (``order_id`` set, one per order) or a general support question (``subject``)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(8), default="open")    # open | closed
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+    message_count: Mapped[int] = mapped_column(default=0)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                                 index=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    author_id: Mapped[str | None] = mapped_column(String(36))
+    author_role: Mapped[str] = mapped_column(String(32))
+    author_side: Mapped[str] = mapped_column(String(8))      # customer | operator
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Depot(Base):
+    __tablename__ = "depots"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lat: Mapped[float | None]
+    lng: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Route(Base):
+    """A driver's run: the orders on it in order (``Order.route_position``)."""
+
+    __tablename__ = "routes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(120))
+    day: Mapped[date]
+    depot_id: Mapped[str | None] = mapped_column(ForeignKey("depots.id"))
+    driver_id: Mapped[str | None] = mapped_column(ForeignKey("drivers.id"))
+    status: Mapped[str] = mapped_column(String(16), default="planned")   # planned|started|finished
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class RescheduleRequest(Base):
+    __tablename__ = "reschedule_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    stop_id: Mapped[str | None] = mapped_column(String(36))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="requested")  # requested|accepted|declined
+    requested_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RentalContract(Base):
+    __tablename__ = "rental_contracts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    order_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    site: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")    # active | closed
+    starts_on: Mapped[date]
+    ends_on: Mapped[date | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    items: Mapped[list["RentalItem"]] = relationship(order_by="RentalItem.position",
+                                                     cascade="all, delete-orphan")
+
+
+class RentalItem(Base):
+    __tablename__ = "rental_items"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("rental_contracts.id", ondelete="CASCADE"),
+                                             index=True)
+    position: Mapped[int]
+    item: Mapped[str] = mapped_column(String(64))          # the operator's item or fleet code
+    description: Mapped[str] = mapped_column(String(500))
+    quantity_out: Mapped[int]
+    since: Mapped[date]
+
+
+class CallOff(Base):
+    """A customer's request to take rented items off rent (to be collected)."""
+
+    __tablename__ = "call_offs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("rental_contracts.id", ondelete="CASCADE"),
+                                             index=True)
+    # [{rental_item_id, quantity}]
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    off_on: Mapped[date]
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="requested")  # requested|confirmed|declined
+    requested_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ListView(Base):
+    """A user's choice of columns, sort and page size on the orders list."""
+
+    __tablename__ = "list_views"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    columns: Mapped[list[str]] = mapped_column(JSON)
+    sort: Mapped[str | None] = mapped_column(String(32))
+    per_page: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from services.common.config import ROOT, SERVICES
+from services.common.config import ROOT, SERVICES, WORKERS
 from tests.conftest import PG_SERVER, RUN_ID, TMP, _drop, wait_for
 
 ADMIN = ("e2e-admin@operator.example", "e2e admin password")
@@ -53,7 +53,7 @@ class Stack:
     def start(self) -> None:
         subprocess.run([sys.executable, "-m", "services.common.prepare", "--demo"], env=self.env,
                        cwd=ROOT, check=True, timeout=180, capture_output=True)
-        for service in SERVICES:
+        for service in SERVICES + tuple(WORKERS):
             self.run(service, "-m", "services.common.run", service)
         self.run("gateway", "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app")
         wait_for(self.ready, timeout=90, interval=0.5, what="the stack to be ready")

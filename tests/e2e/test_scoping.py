@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 
+from tests.conftest import wait_for
 from tests.e2e.conftest import auth, get, invite_and_accept, post
 
 pytestmark = pytest.mark.e2e
@@ -28,14 +29,46 @@ def make_customer(stack, mailbox, admin_token, tag):
     pending = post(stack, "/api/v1/invites", {"emails": [f"pending.{tag.lower()}.{uuid.uuid4().hex[:6]}@scope.example"]},
                    admin).json()[0]
     me = get(stack, "/api/v1/me", admin).json()
-    return {"customer": customer, "admin": admin, "user": user, "key": key, "invite": pending, "me": me}
+    return {"customer": customer, "admin": admin, "user": user, "key": key, "invite": pending, "me": me,
+            **order_objects(stack, admin_token, customer, admin, tag)}
+
+
+def order_objects(stack, admin_token, customer, token, tag):
+    """One of each thing the orders service keeps for a customer, for A to aim at."""
+    import io
+
+    wait_for(lambda: get(stack, "/api/v1/orders", token).status_code == 200, timeout=20,
+             what="orders to know the customer")
+    reference = f"SECRET-{tag}-{uuid.uuid4().hex[:6]}"
+    order = post(stack, "/api/v1/orders", {"reference": reference, "stops": [
+        {"address": {"line1": f"{tag} Hidden Road", "city": "Nowhere"}}]}, token).json()
+    post(stack, f"/api/v1/orders/{order['id']}/messages", {"body": f"private note {tag}"}, token)
+    place = post(stack, "/api/v1/places", {"name": f"Site {tag}", "address": {"line1": "1 Site Rd"}}, token).json()
+    talk = post(stack, "/api/v1/conversations", {"subject": f"Question {tag}", "body": "hello"}, token).json()
+    document = requests.post(f"{stack.base}/api/v1/orders/{order['id']}/documents", headers=auth(token),
+                             files={"file": ("note.txt", io.BytesIO(b"private text"))}, timeout=15).json()
+    upload = requests.post(f"{stack.base}/api/v1/imports", headers=auth(token), timeout=15, files={
+        "file": ("b.csv", f"ID,Address\n{reference}-IMP,2 Hidden Road\n".encode())}).json()
+    rental = post(stack, "/api/v1/admin/rentals", {"customer_id": customer["id"], "starts_on": "2026-11-01",
+                                                    "items": [{"item": f"RENT-{tag}", "quantity_out": 1}]},
+                  admin_token).json()
+    post(stack, f"/api/v1/orders/{order['id']}/submit", None, token)
+    reschedule = post(stack, f"/api/v1/orders/{order['id']}/reschedule", {
+        "window_start": "2026-12-01T09:00:00Z", "window_end": "2026-12-01T10:00:00Z"}, token).json()
+    return {"orders": {"order": order, "place": place, "conversation": talk, "document": document,
+                       "import": upload, "rental": rental, "item": rental["items"][0], "reschedule": reschedule,
+                       "reference": reference, "street": f"{tag} Hidden Road"}}
 
 
 def snapshot(stack, side):
     """What B looks like to B: compared before and after A's walk."""
     token = side["admin"]
-    return {path: get(stack, path, token).json() for path in ("/api/v1/customer", "/api/v1/users",
-                                                              "/api/v1/invites", "/api/v1/api-keys")}
+    objects = side["orders"]
+    return {path: get(stack, path, token).json() for path in (
+        "/api/v1/customer", "/api/v1/users", "/api/v1/invites", "/api/v1/api-keys", "/api/v1/places",
+        "/api/v1/conversations", "/api/v1/rentals", "/api/v1/orders/view",
+        f"/api/v1/orders/{objects['order']['id']}", f"/api/v1/orders/{objects['order']['id']}/documents",
+        f"/api/v1/orders/{objects['order']['id']}/messages", f"/api/v1/rentals/{objects['rental']['id']}")}
 
 
 def without_volatile(view):
@@ -51,9 +84,13 @@ def without_volatile(view):
 def test_customer_a_never_reaches_customer_b(stack, mailbox, admin_token):
     a = make_customer(stack, mailbox, admin_token, "A")
     b = make_customer(stack, mailbox, admin_token, "B")
-    b_ids = {b["customer"]["id"], b["me"]["id"], b["key"]["id"], b["invite"]["id"]}
+    theirs = b["orders"]
+    order_ids = {theirs[name]["id"] for name in ("order", "place", "conversation", "document", "import",
+                                                 "rental", "item", "reschedule")}
+    b_ids = {b["customer"]["id"], b["me"]["id"], b["key"]["id"], b["invite"]["id"]} | order_ids
     b_marks = b_ids | {b["customer"]["client_id"], b["customer"]["name"], b["me"]["email"],
-                       b["invite"]["email"], b["key"]["prefix"]}
+                       b["invite"]["email"], b["key"]["prefix"], theirs["reference"], theirs["street"],
+                       theirs["rental"]["number"]}
     before = snapshot(stack, b)
     spec = requests.get(f"{stack.base}/api/v1/openapi.json", timeout=10).json()
     callers = {"customer admin": a["admin"], "customer user": a["user"], "API key": a["key"]["secret"]}

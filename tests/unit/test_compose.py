@@ -15,11 +15,11 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from services.common.config import ROOT, SERVICES, VARIABLES
+from services.common.config import ROOT, SERVICES, VARIABLES, WORKERS
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
-PLATFORM = (*SERVICES, "gateway")
+PLATFORM = (*SERVICES, *WORKERS, "gateway")
 DECLARED = {v.name for v in VARIABLES}
 DOCKERFILE_INSTRUCTIONS = {"FROM", "RUN", "COPY", "WORKDIR", "ENV", "USER", "EXPOSE", "CMD",
                            "HEALTHCHECK", "ARG", "LABEL", "ENTRYPOINT"}
@@ -68,7 +68,9 @@ def code_named_by(argv: list[str]) -> list[Path]:
     if argv[:2] == ["python", "-m"]:
         paths.append(ROOT / (argv[2].replace(".", "/") + ".py"))
         if argv[2] == "services.common.run":
-            paths.append(ROOT / "services" / argv[3] / "service.py")
+            module = WORKERS.get(argv[3])
+            paths.append(ROOT / (module.replace(".", "/") + ".py") if module
+                         else ROOT / "services" / argv[3] / "service.py")
     elif argv[0] == "gunicorn":
         paths.append(ROOT / argv[argv.index("-c") + 1])
         paths.append(ROOT / (argv[-1].split(":")[0].replace(".", "/") + ".py"))

@@ -1,0 +1,216 @@
+"""Orders: the webbooker and the API's way to create, list, open, submit, withdraw, cancel and
+reschedule orders; their documents and their conversation with the operator's team.
+
+Customers see their own orders only. Operator staff may open any order here too (to answer its
+conversation, add documents, cancel); their all-customers list is ``/admin/orders``."""
+from __future__ import annotations
+
+from flask import Response, request, stream_with_context
+from flask_smorest import Blueprint
+
+from gateway.auth import caller, requires
+from gateway.inputs import FileField, form_fields, query_args, upload
+from gateway.rpc import answer, client
+from services.common.blobs import blob_store
+from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
+from services.common.schemas import page_of
+from services.orders.files import content_disposition
+from services.orders.schemas import (BulkResultOut, DocumentFormIn, DocumentOut, IdsIn,
+                                     ListViewIn, ListViewOut, MessageIn, MessageOut, OrderIn,
+                                     OrderListArgs, OrderOut, OrderPatch, OrderSummaryOut,
+                                     ReasonIn, RequestListArgs, RescheduleIn, RescheduleOut)
+
+blp = Blueprint("orders", __name__, url_prefix="/api/v1",
+                description="Orders: create, import, follow, documents and messages.")
+CUSTOMERS = tuple(sorted(CUSTOMER_ROLES))
+ANYONE = tuple(sorted(CUSTOMER_ROLES | OPERATOR_ROLES))
+IDEMPOTENCY = [{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"},
+                "description": "Repeat the request safely: the same key returns the first answer."}]
+
+
+def orders(method: str, *args, **kwargs):
+    return client().call("orders", method, *args, caller=caller(), **kwargs)
+
+
+@blp.route("/orders", methods=["GET"])
+@requires(*CUSTOMERS)
+@blp.arguments(OrderListArgs, location="query")
+@blp.response(200, page_of(OrderSummaryOut))
+def list_orders(_args):
+    """Your orders, newest first: filter by `status` (several allowed), `kind`, text `q`
+    (reference, address, recipient) and creation date; sort by `created_at`, `updated_at`,
+    `reference`, `status` or `window_start` (`-` for descending)."""
+    return answer(orders("list_orders", query_args()))
+
+
+@blp.route("/orders", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(OrderIn)
+@blp.response(201, OrderOut)
+@blp.doc(parameters=IDEMPOTENCY)
+def create_order(_payload):
+    """Create an order: a draft, or submitted at once with `"submit": true`. Items need weight and
+    dimensions when your account requires them (422 names the missing fields)."""
+    return answer(orders("create_order", request.get_json(),
+                         idempotency_key=request.headers.get("Idempotency-Key")), 201)
+
+
+@blp.route("/orders/view", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, ListViewOut)
+def get_view():
+    """Your choice of columns, sort and page size for the orders list."""
+    return answer(orders("get_list_view"))
+
+
+@blp.route("/orders/view", methods=["PUT"])
+@requires(*ANYONE)
+@blp.arguments(ListViewIn)
+@blp.response(200, ListViewOut)
+def save_view(_payload):
+    """Keep your choice of columns (in order), sort and page size for the orders list."""
+    return answer(orders("save_list_view", request.get_json()))
+
+
+@blp.route("/orders/submit", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(IdsIn)
+@blp.response(200, BulkResultOut)
+def submit_many(_payload):
+    """Submit the chosen drafts for delivery; each one that cannot be is listed in `errors`."""
+    return answer(orders("submit_orders", request.get_json()))
+
+
+@blp.route("/orders/<string:order_id>", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, OrderOut)
+def get_order(order_id):
+    """One order with its stops, items, status history, ETAs and what you may do with it now."""
+    return answer(orders("get_order", order_id))
+
+
+@blp.route("/orders/<string:order_id>", methods=["PATCH"])
+@requires(*CUSTOMERS)
+@blp.arguments(OrderPatch(partial=True))
+@blp.response(200, OrderOut)
+def update_order(_payload, order_id):
+    """Edit a draft (409 once submitted); `stops` and `items`, when sent, replace the lists."""
+    return answer(orders("update_order", order_id, request.get_json()))
+
+
+@blp.route("/orders/<string:order_id>/submit", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.response(200, OrderOut)
+def submit(order_id):
+    """Submit a draft for delivery."""
+    return answer(orders("submit_order", order_id))
+
+
+@blp.route("/orders/<string:order_id>/withdraw", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.response(200, OrderOut)
+def withdraw(order_id):
+    """Take a submitted order back to draft, until it is scheduled on a route (then 409)."""
+    return answer(orders("withdraw_order", order_id))
+
+
+@blp.route("/orders/<string:order_id>/cancel", methods=["POST"])
+@requires(*ANYONE)
+@blp.arguments(ReasonIn)
+@blp.response(200, OrderOut)
+def cancel(_payload, order_id):
+    """Cancel an order that is not yet in transit (409 once it is moving)."""
+    return answer(orders("cancel_order", order_id, request.get_json(silent=True) or {}))
+
+
+@blp.route("/orders/<string:order_id>/reschedule", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(RescheduleIn)
+@blp.response(201, RescheduleOut)
+def reschedule(_payload, order_id):
+    """Ask to move a submitted or scheduled order to another time window; the operator accepts
+    or declines."""
+    return answer(orders("request_reschedule", order_id, request.get_json()), 201)
+
+
+@blp.route("/orders/<string:order_id>/reschedule", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(RequestListArgs, location="query")
+@blp.response(200, page_of(RescheduleOut))
+def reschedules(_args, order_id):
+    """The reschedule requests of an order and their answers."""
+    return answer(orders("list_reschedules", query_args(), order_id))
+
+
+# --- documents --------------------------------------------------------------------------------
+@blp.route("/orders/<string:order_id>/documents", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, DocumentOut(many=True))
+def list_documents(order_id):
+    """The order's documents, photos and proof of delivery."""
+    return answer(orders("list_documents", order_id))
+
+
+@blp.route("/orders/<string:order_id>/documents", methods=["POST"])
+@requires(*ANYONE)
+@blp.arguments(FileField, location="files")
+@blp.arguments(DocumentFormIn, location="form")
+@blp.response(201, DocumentOut)
+def add_document(_file, _form, order_id):
+    """Attach a document (multipart `file`; PDF, images, text, CSV, Office files). Its type is
+    read from its content, not its name; images get a thumbnail."""
+    return answer(orders("add_document", order_id, upload(prefix="documents"), form_fields("kind")), 201)
+
+
+def _send(found: dict, inline: bool) -> Response:
+    store = blob_store()
+    stream = store.open(found["key"])
+
+    def chunks():
+        with stream:
+            while block := stream.read(64 * 1024):
+                yield block
+
+    response = Response(stream_with_context(chunks()), mimetype=found["content_type"])
+    response.headers["Content-Disposition"] = content_disposition(found["filename"], "inline" if inline else "attachment")
+    if found.get("size"):
+        response.headers["Content-Length"] = str(found["size"])
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@blp.route("/documents/<string:document_id>/content", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, description="The file, with its content type.")
+def document_content(document_id):
+    """Download a document (`?download=1` forces a download; images and PDFs open inline)."""
+    found = orders("document_content", document_id)
+    inline = request.args.get("download") != "1" and (
+        found["content_type"].startswith("image/") or found["content_type"] == "application/pdf")
+    return _send(found, inline)
+
+
+@blp.route("/documents/<string:document_id>/thumbnail", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, description="A small JPEG of an image document.")
+def document_thumbnail(document_id):
+    """A thumbnail of an image document (404 for other documents)."""
+    return _send(orders("document_content", document_id, thumbnail=True), True)
+
+
+# --- the order's conversation -----------------------------------------------------------------
+@blp.route("/orders/<string:order_id>/messages", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, MessageOut(many=True))
+def messages(order_id):
+    """The conversation about this order between your team and the operator's."""
+    return answer(orders("order_messages", order_id))
+
+
+@blp.route("/orders/<string:order_id>/messages", methods=["POST"])
+@requires(*ANYONE)
+@blp.arguments(MessageIn)
+@blp.response(201, MessageOut)
+def post_message(_payload, order_id):
+    """Write to the operator's team about this order (they are told at once)."""
+    return answer(orders("post_order_message", order_id, request.get_json()), 201)

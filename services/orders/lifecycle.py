@@ -1,0 +1,139 @@
+"""What customers do with an order after creating it: look at it, submit, withdraw, cancel, ask
+to reschedule; and what the operator answers to a reschedule request."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from services.common.caller import CallerContext
+from services.common.db import UnitOfWork, utcnow
+from services.common.errors import Conflict, NotFound, PortalError, ValidationFailed
+from services.common.schemas import dump
+from services.orders import status
+from services.orders.booking import get_scoped, summarise
+from services.orders.listing import paged, summary_row
+from services.orders.models import Order, RescheduleRequest, StatusChange
+from services.orders.schemas import OrderOut, RescheduleOut
+
+
+def allowed_actions(order: Order, caller: CallerContext) -> list[str]:
+    actions = []
+    if order.status == status.DRAFT:
+        actions += ["edit", "submit"]
+    if order.status == status.SUBMITTED:
+        actions.append("withdraw")
+    if status.can_move(order, status.CANCELLED):
+        actions.append("cancel")
+    if order.status in (status.SUBMITTED, status.SCHEDULED):
+        actions.append("reschedule")
+    return actions
+
+
+def view(uow: UnitOfWork, caller: CallerContext, order: Order) -> dict:
+    history = uow.session.scalars(select(StatusChange).where(StatusChange.order_id == order.id)
+                                  .order_by(StatusChange.id)).all()
+    body = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
+    body.update(stops=order.stops, items=order.items, history=history,
+                allowed_actions=allowed_actions(order, caller))
+    return dump(OrderOut, body)
+
+
+def get(uow: UnitOfWork, caller: CallerContext, order_id: str) -> dict:
+    return view(uow, caller, get_scoped(uow.session, caller, order_id))
+
+
+def submit(uow: UnitOfWork, caller: CallerContext, order_id: str) -> dict:
+    order = get_scoped(uow.session, caller, order_id, lock=True)
+    status.move(uow, order, status.SUBMITTED, caller, action="submitted")
+    return view(uow, caller, order)
+
+
+def submit_many(uow: UnitOfWork, caller: CallerContext, ids: list[str]) -> dict:
+    """Submit the chosen drafts in one call; the ones that cannot be submitted are reported
+    one by one and the rest go ahead (a customer ticking 300 imported rows should not have to
+    find the one that was already submitted)."""
+    submitted, errors = [], []
+    for order_id in dict.fromkeys(ids):
+        try:
+            order = get_scoped(uow.session, caller, order_id, lock=True)
+            status.move(uow, order, status.SUBMITTED, caller, action="submitted")
+            submitted.append(order)
+        except PortalError as exc:
+            errors.append({"id": order_id, "code": exc.code, "message": exc.message,
+                           **({"status": exc.details["status"]} if "status" in exc.details else {})})
+    return {"submitted": [summary_row(o) for o in submitted], "errors": errors}
+
+
+def withdraw(uow: UnitOfWork, caller: CallerContext, order_id: str) -> dict:
+    order = get_scoped(uow.session, caller, order_id, lock=True)
+    status.move(uow, order, status.DRAFT, caller, action="withdrawn (it is already on a route)"
+                if order.status == status.SCHEDULED else "withdrawn")
+    return view(uow, caller, order)
+
+
+def cancel(uow: UnitOfWork, caller: CallerContext, order_id: str, reason: str | None) -> dict:
+    order = get_scoped(uow.session, caller, order_id, lock=True)
+    route_id = order.route_id
+    status.move(uow, order, status.CANCELLED, caller, action="cancelled", note=reason,
+                event_extra={"route_id": route_id, "reason": reason})
+    order.route_id = order.route_position = None
+    return view(uow, caller, order)
+
+
+# --- reschedule requests ----------------------------------------------------------------------
+def request_reschedule(uow: UnitOfWork, caller: CallerContext, order_id: str, data: dict) -> dict:
+    order = get_scoped(uow.session, caller, order_id, lock=True)
+    if order.status not in (status.SUBMITTED, status.SCHEDULED):
+        raise Conflict(f"The order is {order.status.replace('_', ' ')}: only submitted or scheduled "
+                       "orders can be rescheduled (edit a draft instead).", {"status": order.status})
+    if data.get("stop_id") and data["stop_id"] not in {s.id for s in order.stops}:
+        raise ValidationFailed.of({"stop_id": ["Not a stop of this order."]})
+    open_one = uow.session.scalar(select(RescheduleRequest).where(
+        RescheduleRequest.order_id == order.id, RescheduleRequest.status == "requested"))
+    if open_one is not None:
+        raise Conflict("A reschedule request for this order is already waiting for an answer.",
+                       {"request_id": open_one.id})
+    req = RescheduleRequest(customer_id=order.customer_id, order_id=order.id, requested_by=caller.user_id,
+                            **{k: data.get(k) for k in ("stop_id", "window_start", "window_end", "note")})
+    uow.session.add(req)
+    uow.session.flush()
+    uow.emit("reschedule.requested", {"request_id": req.id, "order_id": order.id, "status": req.status},
+             customer_id=order.customer_id)
+    return dump(RescheduleOut, req)
+
+
+def list_reschedules(uow: UnitOfWork, caller: CallerContext, args: dict, order_id: str | None = None) -> dict:
+    scope = caller.scope(args.get("customer_id"))
+    query = select(RescheduleRequest)
+    if scope:
+        query = query.where(RescheduleRequest.customer_id == scope)
+    if order_id:
+        query = query.where(RescheduleRequest.order_id == get_scoped(uow.session, caller, order_id).id)
+    if args.get("status"):
+        query = query.where(RescheduleRequest.status == args["status"])
+    return paged(uow.session, query.order_by(RescheduleRequest.created_at.desc()), args, RescheduleOut)
+
+
+def decide_reschedule(uow: UnitOfWork, caller: CallerContext, request_id: str, accept: bool,
+                      reason: str | None) -> dict:
+    caller.require_operator()
+    req = uow.session.get(RescheduleRequest, request_id)
+    if req is None:
+        raise NotFound("No such reschedule request.")
+    if req.status != "requested":
+        raise Conflict(f"This request was already {req.status}.", {"status": req.status})
+    order = uow.session.get(Order, req.order_id, with_for_update=True)
+    if accept:
+        if order.status not in (status.SUBMITTED, status.SCHEDULED):
+            raise Conflict(f"The order is now {order.status}: it cannot be rescheduled.",
+                           {"status": order.status})
+        targets = [s for s in order.stops if s.id == req.stop_id] if req.stop_id else \
+            [s for s in order.stops if s.type == "dropoff"] or order.stops
+        for stop in targets:
+            stop.window_start, stop.window_end = req.window_start, req.window_end
+        summarise(order)
+        order.updated_at = utcnow()
+    req.status = "accepted" if accept else "declined"
+    req.decided_at, req.decided_by, req.reason = utcnow(), caller.user_id, reason
+    uow.emit("reschedule.decided", {"request_id": req.id, "order_id": order.id, "status": req.status},
+             customer_id=order.customer_id)
+    return dump(RescheduleOut, req)

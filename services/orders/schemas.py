@@ -1,0 +1,593 @@
+"""The orders service's payloads: one schema per shape, used by the gateway (OpenAPI, first
+validation) and by the service (the second validation, and every dump)."""
+from __future__ import annotations
+
+from datetime import timezone
+
+from marshmallow import (Schema, ValidationError, fields, post_load, pre_load, validate,
+                         validates_schema)
+
+from services.common.schemas import PageArgs, StrictSchema
+
+KINDS = ("delivery", "booking", "rental")
+STATUSES = ("draft", "submitted", "scheduled", "in_transit", "delivered", "failed", "cancelled")
+STOP_TYPES = ("pickup", "dropoff")
+DOCUMENT_KINDS = ("document", "bill_of_lading", "label", "photo", "invoice", "customs")
+SORTS = ("created_at", "updated_at", "reference", "status", "window_start")
+LIST_COLUMNS = ("reference", "kind", "status", "created_at", "updated_at", "pickup", "dropoff",
+                "recipient", "city", "window_start", "window_end", "eta", "packages", "weight_kg",
+                "stop_count", "customer_name", "route")
+
+Text = lambda n, **kw: fields.String(validate=validate.Length(max=n), **kw)  # noqa: E731
+When = lambda **kw: fields.AwareDateTime(default_timezone=timezone.utc, **kw)  # noqa: E731
+Positive = lambda places, **kw: fields.Decimal(  # noqa: E731
+    places=places, as_string=True, allow_none=True, validate=validate.Range(min=0, min_inclusive=False), **kw)
+
+
+def _blank_to_none(data, names):
+    """Empty strings from forms and spreadsheets mean "not given"."""
+    if isinstance(data, dict):
+        return {k: (None if k in names and v == "" else v) for k, v in data.items()}
+    return data
+
+
+class AddressIn(StrictSchema):
+    unit = Text(40, allow_none=True)
+    line1 = Text(200, allow_none=True)
+    line2 = Text(200, allow_none=True)
+    city = Text(100, allow_none=True)
+    state = Text(100, allow_none=True)
+    postal_code = Text(20, allow_none=True)
+    country = fields.String(allow_none=True, validate=validate.Regexp(
+        r"^[A-Za-z]{2}$", error="Use the two-letter country code (ISO 3166)."))
+
+    @post_load
+    def upper_country(self, data, **_):
+        if data.get("country"):
+            data["country"] = data["country"].upper()
+        return data
+
+
+class ContactIn(StrictSchema):
+    name = Text(200, allow_none=True)
+    phone = fields.String(allow_none=True, validate=validate.Regexp(
+        r"^\+?[0-9 ()./-]{4,30}$", error="Not a phone number."))
+    email = fields.Email(allow_none=True)
+
+    @pre_load
+    def blanks(self, data, **_):
+        return _blank_to_none(data, {"name", "phone", "email"})
+
+
+class StopIn(StrictSchema):
+    type = fields.String(load_default="dropoff", validate=validate.OneOf(STOP_TYPES))
+    address = fields.Nested(AddressIn, load_default=dict)
+    lat = fields.Float(allow_none=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(allow_none=True, validate=validate.Range(-180, 180))
+    window_start = When(allow_none=True)
+    window_end = When(allow_none=True)
+    contact = fields.Nested(ContactIn, load_default=dict)
+    notes = Text(2000, allow_none=True)
+    place_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+    # A saved place by name (spreadsheets); resolved to place_id by the service.
+    place = Text(120, allow_none=True, load_only=True)
+
+    @pre_load
+    def blanks(self, data, **_):
+        return _blank_to_none(data, {"lat", "lng", "window_start", "window_end", "place_id", "place"})
+
+    @validates_schema(skip_on_field_errors=False)   # report a missing address with a bad email
+    def where_and_when(self, data, **_):
+        errors = {}
+        if (data.get("lat") is None) != (data.get("lng") is None):
+            errors["lat" if data.get("lat") is None else "lng"] = ["Give both latitude and longitude."]
+        has_place = data.get("place_id") or data.get("place")
+        if not has_place and not (data.get("address") or {}).get("line1") and data.get("lat") is None:
+            errors["address"] = {"line1": ["An address (or coordinates, or a saved place) is required."]}
+        start, end = data.get("window_start"), data.get("window_end")
+        if start and end and end <= start:
+            errors["window_end"] = ["The window must end after it starts."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ItemIn(StrictSchema):
+    description = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    weight_kg = Positive(3)
+    length_cm = Positive(1)
+    width_cm = Positive(1)
+    height_cm = Positive(1)
+
+    @pre_load
+    def blanks(self, data, **_):
+        return _blank_to_none(data, {"weight_kg", "length_cm", "width_cm", "height_cm"})
+
+
+REFERENCE = validate.Regexp(r"^[^\x00-\x1f]{1,64}$", error="Use 1 to 64 printable characters.")
+
+
+class OrderFields(StrictSchema):
+    reference = fields.String(validate=REFERENCE)
+    kind = fields.String(load_default="delivery", validate=validate.OneOf(KINDS))
+    stops = fields.List(fields.Nested(StopIn), validate=validate.Length(max=50), load_default=list)
+    items = fields.List(fields.Nested(ItemIn), validate=validate.Length(max=200), load_default=list)
+    notes = Text(4000, allow_none=True)
+    pickup_at = When(allow_none=True)
+    passengers = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=500))
+    vehicle_type = Text(64, allow_none=True)
+    rental_start = fields.Date(allow_none=True)
+    rental_end = fields.Date(allow_none=True)
+
+
+class OrderIn(OrderFields):
+    submit = fields.Boolean(load_default=False)
+    # Operator staff create orders for a customer; a customer's own calls never carry it.
+    customer_id = fields.String(validate=validate.Length(max=36))
+
+
+class OrderPatch(OrderFields):
+    """Any subset of the order's fields; ``stops`` and ``items``, when given, replace the lists."""
+
+
+class AddressOut(Schema):
+    unit = fields.String()
+    line1 = fields.String()
+    line2 = fields.String()
+    city = fields.String()
+    state = fields.String()
+    postal_code = fields.String()
+    country = fields.String()
+
+
+class ContactOut(Schema):
+    name = fields.String()
+    phone = fields.String()
+    email = fields.String()
+
+
+class StopOut(Schema):
+    id = fields.String()
+    position = fields.Integer()
+    type = fields.String()
+    address = fields.Nested(AddressOut)
+    lat = fields.Float(allow_none=True)
+    lng = fields.Float(allow_none=True)
+    window_start = fields.DateTime(allow_none=True)
+    window_end = fields.DateTime(allow_none=True)
+    contact = fields.Nested(ContactOut)
+    notes = fields.String(allow_none=True)
+    place_id = fields.String(allow_none=True)
+    status = fields.String()
+    eta = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    failure_reason = fields.String(allow_none=True)
+    pod = fields.Dict(allow_none=True)
+
+
+class ItemOut(Schema):
+    id = fields.String()
+    description = fields.String()
+    quantity = fields.Integer()
+    weight_kg = fields.Decimal(as_string=True, allow_none=True)
+    length_cm = fields.Decimal(as_string=True, allow_none=True)
+    width_cm = fields.Decimal(as_string=True, allow_none=True)
+    height_cm = fields.Decimal(as_string=True, allow_none=True)
+
+
+class StatusChangeOut(Schema):
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    at = fields.DateTime()
+    by_role = fields.String()
+    by_user_id = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class OrderOut(Schema):
+    id = fields.String()
+    customer_id = fields.String()
+    reference = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    notes = fields.String(allow_none=True)
+    source = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    submitted_at = fields.DateTime(allow_none=True)
+    pickup_at = fields.DateTime(allow_none=True)
+    passengers = fields.Integer(allow_none=True)
+    vehicle_type = fields.String(allow_none=True)
+    rental_start = fields.Date(allow_none=True)
+    rental_end = fields.Date(allow_none=True)
+    depot_id = fields.String(allow_none=True)
+    route_id = fields.String(allow_none=True)
+    import_id = fields.String(allow_none=True)
+    quote_id = fields.String(allow_none=True)
+    stops = fields.List(fields.Nested(StopOut))
+    items = fields.List(fields.Nested(ItemOut))
+    history = fields.List(fields.Nested(StatusChangeOut))
+    allowed_actions = fields.List(fields.String(), metadata={
+        "description": "What the caller may do now: edit, submit, withdraw, cancel, reschedule."})
+
+
+class OrderSummaryOut(Schema):
+    """One line of the orders list: no stops or items, only what the columns show."""
+    id = fields.String()
+    customer_id = fields.String()
+    reference = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    route_id = fields.String(allow_none=True)
+    pickup = fields.String(allow_none=True)
+    dropoff = fields.String(allow_none=True)
+    recipient = fields.String(allow_none=True)
+    city = fields.String(allow_none=True)
+    # Kept as ISO text on the order row (its summary), so passed through as is.
+    window_start = fields.String(allow_none=True, metadata={"format": "date-time"})
+    window_end = fields.String(allow_none=True, metadata={"format": "date-time"})
+    stop_count = fields.Integer()
+    packages = fields.Integer()
+    weight_kg = fields.String(allow_none=True)
+
+
+class OrderListArgs(PageArgs):
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)),
+                         metadata={"description": "Repeat or comma-separate to ask for several."})
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    q = fields.String(validate=validate.Length(min=1, max=100),
+                      metadata={"description": "Text in the reference, an address or a recipient."})
+    created_from = When()
+    created_to = When()
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(
+        SORTS + tuple(f"-{s}" for s in SORTS)))
+
+    @pre_load
+    def split_status(self, data, **_):
+        data = dict(data)
+        raw = data.get("status")
+        if isinstance(raw, str):
+            data["status"] = [s for s in raw.split(",") if s]
+        return data
+
+    @validates_schema
+    def range_order(self, data, **_):
+        if data.get("created_from") and data.get("created_to") and data["created_to"] < data["created_from"]:
+            raise ValidationError({"created_to": ["Must not be before created_from."]})
+
+
+class AdminOrderListArgs(OrderListArgs):
+    customer_id = fields.String(validate=validate.Length(max=36))
+    unassigned = fields.Boolean(metadata={"description": "Submitted orders not yet on a route."})
+    route_id = fields.String(validate=validate.Length(max=36))
+
+
+class IdsIn(StrictSchema):
+    ids = fields.List(fields.String(validate=validate.Length(max=36)), required=True,
+                      validate=validate.Length(min=1, max=1000))
+
+
+class BulkResultOut(Schema):
+    submitted = fields.List(fields.Nested(OrderSummaryOut))
+    errors = fields.List(fields.Dict(), metadata={"description": "`{id, code, message}` per order left as it was."})
+
+
+class ReasonIn(StrictSchema):
+    reason = Text(1000, allow_none=True)
+
+
+class ListViewIn(StrictSchema):
+    columns = fields.List(fields.String(validate=validate.OneOf(LIST_COLUMNS)), required=True,
+                          validate=validate.Length(min=1, max=len(LIST_COLUMNS)))
+    sort = fields.String(allow_none=True, validate=validate.OneOf(SORTS + tuple(f"-{s}" for s in SORTS)))
+    per_page = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=200))
+
+
+class ListViewOut(Schema):
+    columns = fields.List(fields.String())
+    sort = fields.String(allow_none=True)
+    per_page = fields.Integer(allow_none=True)
+    available_columns = fields.List(fields.String())
+
+
+class RescheduleIn(StrictSchema):
+    stop_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+    window_start = When(required=True)
+    window_end = When(required=True)
+    note = Text(1000, allow_none=True)
+
+    @validates_schema
+    def window(self, data, **_):
+        if data["window_end"] <= data["window_start"]:
+            raise ValidationError({"window_end": ["The window must end after it starts."]})
+
+
+class RescheduleOut(Schema):
+    id = fields.String()
+    customer_id = fields.String()
+    order_id = fields.String()
+    stop_id = fields.String(allow_none=True)
+    window_start = fields.DateTime()
+    window_end = fields.DateTime()
+    note = fields.String(allow_none=True)
+    status = fields.String()
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class DecisionIn(StrictSchema):
+    accept = fields.Boolean(required=True)
+    reason = Text(1000, allow_none=True)
+
+
+# --- address book ---------------------------------------------------------------------------
+class PlaceIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    kind = fields.String(load_default="recipient", validate=validate.OneOf(["pickup", "recipient"]))
+    address = fields.Nested(AddressIn, load_default=dict)
+    lat = fields.Float(allow_none=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(allow_none=True, validate=validate.Range(-180, 180))
+    contact = fields.Nested(ContactIn, load_default=dict)
+    notes = Text(2000, allow_none=True)
+
+
+class PlaceOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    address = fields.Nested(AddressOut)
+    lat = fields.Float(allow_none=True)
+    lng = fields.Float(allow_none=True)
+    contact = fields.Nested(ContactOut)
+    notes = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class PlaceListArgs(PageArgs):
+    q = fields.String(validate=validate.Length(min=1, max=100))
+    kind = fields.String(validate=validate.OneOf(["pickup", "recipient"]))
+
+
+# --- imports ----------------------------------------------------------------------------------
+class ImportErrorOut(Schema):
+    row = fields.Integer()
+    column = fields.String(allow_none=True)
+    message = fields.String()
+
+
+class ImportOut(Schema):
+    id = fields.String()
+    customer_id = fields.String()
+    status = fields.String(metadata={"description": "queued | running | done | failed"})
+    filename = fields.String()
+    format = fields.String(allow_none=True)
+    size = fields.Integer()
+    total_rows = fields.Integer(allow_none=True)
+    processed_rows = fields.Integer()
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer(metadata={"description": "Rows already imported exactly so (no duplicates)."})
+    error_count = fields.Integer()
+    errors = fields.List(fields.Nested(ImportErrorOut))
+    unknown_headers = fields.List(fields.String())
+    failure = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class ImportArgs(StrictSchema):
+    errors_page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    errors_per_page = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+
+
+class ImportFormIn(StrictSchema):
+    """The non-file fields of the multipart upload."""
+    submit = fields.Boolean(load_default=False, metadata={
+        "description": "Submit the imported orders at once instead of leaving them as drafts."})
+    customer_id = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "Operator imports only: the customer, when the file has no client_id column."})
+
+
+# --- documents --------------------------------------------------------------------------------
+class DocumentFormIn(StrictSchema):
+    kind = fields.String(load_default="document", validate=validate.OneOf(DOCUMENT_KINDS))
+
+
+class DocumentOut(Schema):
+    id = fields.String()
+    order_id = fields.String()
+    stop_id = fields.String(allow_none=True)
+    kind = fields.String()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String(allow_none=True)
+    has_thumbnail = fields.Boolean()
+    uploaded_by_role = fields.String()
+    created_at = fields.DateTime()
+
+
+# --- conversations ----------------------------------------------------------------------------
+class MessageIn(StrictSchema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=10000))
+
+
+class ConversationIn(MessageIn):
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    customer_id = fields.String(validate=validate.Length(max=36))   # operator staff only
+
+
+class MessageOut(Schema):
+    id = fields.String()
+    conversation_id = fields.String()
+    author_id = fields.String(allow_none=True)
+    author_role = fields.String()
+    author_side = fields.String()
+    body = fields.String()
+    created_at = fields.DateTime()
+
+
+class ConversationOut(Schema):
+    id = fields.String()
+    customer_id = fields.String()
+    order_id = fields.String(allow_none=True)
+    subject = fields.String()
+    status = fields.String()
+    created_at = fields.DateTime()
+    last_message_at = fields.DateTime()
+    message_count = fields.Integer()
+
+
+class ConversationDetailOut(ConversationOut):
+    messages = fields.List(fields.Nested(MessageOut))
+
+
+class ConversationListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(["open", "closed"]))
+    customer_id = fields.String(validate=validate.Length(max=36))
+    about = fields.String(validate=validate.OneOf(["order", "support"]))
+
+
+class ConversationPatch(StrictSchema):
+    status = fields.String(required=True, validate=validate.OneOf(["open", "closed"]))
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+class DepotIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    address = fields.Nested(AddressIn, load_default=dict)
+    lat = fields.Float(allow_none=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(allow_none=True, validate=validate.Range(-180, 180))
+
+
+class DepotOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    address = fields.Nested(AddressOut)
+    lat = fields.Float(allow_none=True)
+    lng = fields.Float(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class RouteIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    day = fields.Date(required=True)
+    depot_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+    driver_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+
+
+class RoutePatch(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    driver_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+
+
+class RouteOrdersIn(StrictSchema):
+    order_ids = fields.List(fields.String(validate=validate.Length(max=36)), required=True,
+                            validate=validate.Length(min=1, max=500))
+
+
+class RouteOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    day = fields.Date()
+    depot_id = fields.String(allow_none=True)
+    driver_id = fields.String(allow_none=True)
+    driver_name = fields.String(allow_none=True)
+    status = fields.String()
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    order_count = fields.Integer()
+    orders = fields.List(fields.Nested(OrderSummaryOut))
+
+
+class RouteListArgs(PageArgs):
+    day = fields.Date()
+    status = fields.String(validate=validate.OneOf(["planned", "started", "finished"]))
+    driver_id = fields.String(validate=validate.Length(max=36))
+
+
+# --- rentals ----------------------------------------------------------------------------------
+class RentalItemIn(StrictSchema):
+    item = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    description = fields.String(load_default="", validate=validate.Length(max=500))
+    quantity_out = fields.Integer(required=True, validate=validate.Range(min=1, max=100000))
+    since = fields.Date()
+
+
+class RentalContractIn(StrictSchema):
+    customer_id = fields.String(required=True, validate=validate.Length(max=36))
+    number = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._/-]{1,32}$"))
+    order_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+    site = Text(200, allow_none=True)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(allow_none=True)
+    items = fields.List(fields.Nested(RentalItemIn), required=True, validate=validate.Length(min=1, max=200))
+
+
+class RentalItemOut(Schema):
+    id = fields.String()
+    item = fields.String()
+    description = fields.String()
+    quantity_out = fields.Integer()
+    since = fields.Date()
+    pending_call_off = fields.Integer(metadata={"description": "Quantity asked off rent, not yet confirmed."})
+
+
+class CallOffLineIn(StrictSchema):
+    rental_item_id = fields.String(required=True, validate=validate.Length(max=36))
+    quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=100000))
+
+
+class CallOffIn(StrictSchema):
+    lines = fields.List(fields.Nested(CallOffLineIn), required=True, validate=validate.Length(min=1, max=200))
+    off_on = fields.Date(required=True, metadata={"description": "The day the items go off rent."})
+    contact = fields.Nested(ContactIn, load_default=dict)
+    note = Text(2000, allow_none=True)
+
+
+class CallOffOut(Schema):
+    id = fields.String()
+    contract_id = fields.String()
+    customer_id = fields.String()
+    lines = fields.List(fields.Dict())
+    off_on = fields.Date()
+    contact = fields.Nested(ContactOut)
+    note = fields.String(allow_none=True)
+    status = fields.String()
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class RentalContractOut(Schema):
+    id = fields.String()
+    customer_id = fields.String()
+    number = fields.String()
+    order_id = fields.String(allow_none=True)
+    site = fields.String(allow_none=True)
+    status = fields.String()
+    starts_on = fields.Date()
+    ends_on = fields.Date(allow_none=True)
+    items = fields.List(fields.Nested(RentalItemOut))
+    call_offs = fields.List(fields.Nested(CallOffOut))
+
+
+class RentalListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(["active", "closed"]))
+    customer_id = fields.String(validate=validate.Length(max=36))
+
+
+class CallOffListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(["requested", "confirmed", "declined"]))
+    customer_id = fields.String(validate=validate.Length(max=36))
+
+
+class RequestListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(["requested", "accepted", "declined"]))
+    customer_id = fields.String(validate=validate.Length(max=36))

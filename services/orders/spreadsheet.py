@@ -1,0 +1,548 @@
+"""Reading customers' order spreadsheets (CSV or XLSX) one row at a time, and turning a row into
+the API's order payload. Pure Python: no nameko, no database.
+
+Memory stays flat whatever the size: CSV is decoded and split as a stream; XLSX goes through
+openpyxl's read-only mode, after the zip's declared sizes and XML prologs are checked.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import re
+import struct
+import unicodedata
+import zipfile
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import IO, Any, Iterator
+from xml.parsers import expat
+
+from services.common.errors import PayloadTooLarge, ValidationFailed
+from services.orders.spreadsheet_template import (GLOSSARY, Column, glossary, safe_cell,
+                                                  template_csv, template_xlsx, write_csv)
+
+__all__ = ["FIELD_COLUMNS", "GLOSSARY", "Column", "Row", "Spreadsheet", "glossary", "match_header",
+           "open_spreadsheet", "row_to_order", "safe_cell", "template_csv", "template_xlsx",
+           "write_csv"]
+
+MB = 1024 * 1024
+_CHUNK = 256 * 1024
+_HINT = "Upload the orders as .csv or .xlsx (Excel: File > Save As > Excel Workbook or CSV UTF-8)."
+
+
+def _normal(header: str) -> str:
+    # "Weight (kg)", "weight_kg" and "WEIGHT-KG" all become "weightkg"; ß becomes ss.
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", header).casefold())
+
+
+def _lookup() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for column in GLOSSARY:
+        for text in (column.name, column.header) + column.synonyms:
+            key = _normal(text)
+            if found.setdefault(key, column.name) != column.name:
+                raise RuntimeError(f"header {text!r} is claimed by {found[key]} and {column.name}")
+    return found
+
+
+_HEADERS = _lookup()
+_DISPLAY = {c.name: c.header for c in GLOSSARY}
+
+
+def match_header(text: str) -> str | None:
+    """The canonical column a header names, or None."""
+    return _HEADERS.get(_normal(text)) if text else None
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # as the spreadsheet app shows it
+    values: dict[str, str]
+
+
+def _refuse(message: str) -> ValidationFailed:
+    return ValidationFailed.of({"file": [message]}, message)
+
+
+class Spreadsheet:
+    """The header's facts, and ``iter()`` for the rows below it. Each iteration reads the file
+    again from its start, so a caller may count first and import after."""
+
+    def __init__(self, source: Any, fmt: str, encoding: str | None = None,
+                 delimiter: str | None = None):
+        self._source = source
+        self.format, self.encoding, self.delimiter = fmt, encoding, delimiter
+        self.warnings: list[str] = []
+        self.estimated_rows: int | None = None
+        self.header_row = 0
+        self.columns: list[str] = []
+        self.headers: dict[str, str] = {}  # canonical name -> the header as the file spells it
+        self.unknown_headers: list[str] = []
+        self._index: list[tuple[str, int]] = []
+
+    def _read_header(self) -> None:
+        records = self._source.records(1)
+        try:
+            number, cells = next((n, c) for n, c in records if any(c))
+        except StopIteration:
+            raise _refuse("The file is empty: it has no header row.") from None
+        finally:
+            records.close()
+        self.header_row = number
+        for i, text in enumerate(cells):
+            name = match_header(text)
+            if name is None:
+                if text:
+                    self.unknown_headers.append(text)
+            elif name in self.headers:
+                self.warnings.append(f"Column {text!r} is ignored: {self.headers[name]!r} "
+                                     f"already gives the {_DISPLAY[name]}.")
+            else:
+                self.headers[name] = text
+                self.columns.append(name)
+                self._index.append((name, i))
+        _check_header(set(self.columns), cells)
+
+    def __iter__(self) -> Iterator[Row]:
+        for number, cells in self._source.records(self.header_row + 1):
+            if any(cells):
+                yield Row(number, {name: cells[i] if i < len(cells) else ""
+                                   for name, i in self._index})
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> "Spreadsheet":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _check_header(found: set[str], cells: list[str]) -> None:
+    if "address_line1" in found or "place" in found or {"latitude", "longitude"} <= found:
+        return
+    shown = ", ".join(repr(c) for c in cells if c) or "none"
+    if found & {"latitude", "longitude"}:
+        have, lack = ("latitude", "longitude") if "latitude" in found else ("longitude", "latitude")
+        missing = (f"a {_DISPLAY[lack]!r} column to go with {_DISPLAY[have]!r}, "
+                   "or an 'Address Line 1' column")
+    else:
+        missing = "an 'Address Line 1' column (or 'Place', or 'Latitude' and 'Longitude')"
+    raise _refuse(f"The header row has no address column: add {missing}. Headers found: {shown}.")
+
+
+def open_spreadsheet(path: str, filename: str | None = None, *, max_bytes: int | None = None,
+                     max_uncompressed: int = 200 * MB, max_entries: int = 1000,
+                     max_ratio: int = 100) -> Spreadsheet:
+    """Open a CSV or XLSX file, judged by its content (``filename`` only names it in messages).
+
+    Refusals of content raise ``ValidationFailed`` with ``{"file": [message]}``; a file above
+    ``max_bytes`` raises ``PayloadTooLarge``. The ``max_*`` limits guard XLSX against zip bombs.
+    """
+    size = os.path.getsize(path)
+    if max_bytes is not None and size > max_bytes:
+        raise PayloadTooLarge(f"The file is {size / MB:.1f} MB; the limit is {max_bytes / MB:.1f} MB.")
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    kind = _sniff(head, filename)
+    if kind == "zip":
+        sheet = _open_xlsx(path, filename, max_uncompressed, max_entries, max_ratio)
+    else:
+        sheet = _open_csv(path, head)
+    try:
+        sheet._read_header()
+    except BaseException:
+        sheet.close()
+        raise
+    if sheet.estimated_rows is not None:  # rows below the header, blank ones included
+        sheet.estimated_rows = max(0, sheet.estimated_rows - sheet.header_row)
+    return sheet
+
+
+# ---- what the file is -------------------------------------------------------------------
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_MAGIC = ((b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+          (b"GIF8", "a GIF image"), (b"\x7fELF", "a program (ELF executable)"),
+          (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 (.xls) workbook, a password-protected workbook "
+                                "or another old Office document"),
+          (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
+          (b"{\\rtf", "an RTF document"))
+
+
+def _sniff(head: bytes, filename: str | None) -> str:
+    """'zip' or 'text'; anything else is refused with what it looks like."""
+    def refuse(what: str) -> ValidationFailed:
+        named = f" ({filename})" if filename else ""
+        return _refuse(f"Not a spreadsheet{named}: it looks like {what}. {_HINT}")
+
+    if not head:
+        raise _refuse("The file is empty.")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise refuse(what)
+    if any(head.startswith(bom) for bom, _ in _BOMS):
+        return "text"
+    if head.startswith(b"MZ") and b"\x00" in head:
+        raise refuse("a Windows program (.exe)")
+    start = head.lstrip().lower()
+    if start.startswith((b"<html", b"<!doctype html")):
+        raise refuse("a web page (HTML)")
+    if start.startswith(b"<?xml"):
+        raise refuse("an XML document (an Excel 2003 XML spreadsheet?)")
+    controls = sum(1 for b in head if b < 32 and b not in b"\t\n\r\x0c")
+    if b"\x00" in head or controls > len(head) // 100:
+        raise refuse("a binary file")
+    return "text"
+
+
+# ---- CSV --------------------------------------------------------------------------------
+
+class _CsvSource:
+    def __init__(self, path: str, encoding: str, delimiter: str, sep_line: bool):
+        self.path, self.encoding, self.delimiter, self.sep_line = path, encoding, delimiter, sep_line
+
+    def close(self) -> None:
+        pass  # each ``records`` opens and closes the file
+
+    def records(self, start: int) -> Iterator[tuple[int, list[str]]]:
+        # errors="replace": the encoding was judged on the whole file or a sample of it; a
+        # stray byte shows as U+FFFD in its cell rather than failing the import.
+        with open(self.path, encoding=self.encoding, errors="replace", newline="") as f:
+            # A record is a row in Excel's view: a quoted newline stays inside its cell.
+            number = 0
+            reader = csv.reader(f, delimiter=self.delimiter, strict=False)
+            if self.sep_line:  # Excel reads "sep=;" as a setting, not as row 1
+                next(reader, None)
+            try:
+                for number, cells in enumerate(reader, start=1):
+                    if number >= start:
+                        yield number, [c.strip() for c in cells]
+            except csv.Error as exc:
+                raise _refuse(f"Row {number + 1} cannot be read ({exc}); look for an unclosed "
+                              f"quote (\") in it or the row above.") from None
+
+
+def _open_csv(path: str, head: bytes) -> Spreadsheet:
+    encoding = next((name for bom, name in _BOMS if head.startswith(bom)), None)
+    newlines, encoding, warning = _scan(path, encoding)
+    delimiter, sep_line = _delimiter(path, encoding)
+    sheet = Spreadsheet(_CsvSource(path, encoding, delimiter, sep_line), "csv", encoding, delimiter)
+    sheet.estimated_rows = newlines - sep_line
+    if warning:
+        sheet.warnings.append(warning)
+    return sheet
+
+
+def _scan(path: str, encoding: str | None) -> tuple[int, str, str | None]:
+    """One fast binary pass: count the lines (for progress) and, when no BOM named the
+    encoding, check the whole file is UTF-8, since a sample can be clean while row 80,000
+    holds a Windows-1252 "é"."""
+    lines, last, utf8_seen, bad_at = 0, b"", False, None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            lines += chunk.count(b"\n")
+            # ASCII chunks are skipped unless a sequence is split across the chunk edge.
+            if encoding is None and bad_at is None and (
+                    not chunk or not chunk.isascii() or decoder.getstate()[0]):
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                    utf8_seen = utf8_seen or not chunk.isascii()
+                except UnicodeDecodeError as exc:
+                    bad_at = offset + exc.start
+                    utf8_seen = utf8_seen or not chunk[:exc.start].isascii()
+            if not chunk:
+                break
+            offset += len(chunk)
+            last = chunk[-1:]
+    lines += 1 if last not in (b"\n", b"") else 0
+    if encoding is not None:
+        return lines, encoding, None
+    if bad_at is None:
+        return lines, "utf-8", None
+    if utf8_seen:
+        # Real UTF-8 with a few broken bytes (e.g. two exports pasted together): keep UTF-8.
+        return lines, "utf-8", "Some characters could not be read and show as \ufffd."
+    return lines, _legacy_encoding(path, bad_at), None
+
+
+def _legacy_encoding(path: str, bad_at: int) -> str:
+    from charset_normalizer import from_bytes
+
+    with open(path, "rb") as f:
+        sample = f.read(32 * 1024)
+        f.seek(max(0, bad_at - 1024))
+        sample += b"\n" + f.read(32 * 1024)
+    best = from_bytes(sample).best()
+    # Excel's "CSV" on a Western Windows is cp1252; when the guess reads the same, say so.
+    if best is None or "cp1252" in best.could_be_from_charset or best.encoding.startswith("utf"):
+        return "cp1252"
+    return best.encoding
+
+
+def _delimiter(path: str, encoding: str) -> tuple[str, bool]:
+    """The delimiter, from the header line; and whether an Excel "sep=" line names it."""
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        sample = f.read(64 * 1024)
+    line = next((ln for ln in sample.splitlines() if ln.strip()), "")
+    if sep := re.fullmatch(r"sep=(.)", sample.splitlines()[0] if sample else ""):
+        return sep.group(1), True
+    outside = re.sub(r'"[^"]*"', "", line)  # a quoted header may hold a delimiter
+    counts = {d: outside.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])  # ties go to the first: ","
+    return (best if counts[best] else ","), False
+
+
+# ---- XLSX -------------------------------------------------------------------------------
+
+class _XlsxSource:
+    def __init__(self, file: IO[bytes], workbook: Any, sheet: Any):
+        self.file, self.workbook, self.sheet = file, workbook, sheet
+
+    def records(self, start: int) -> Iterator[tuple[int, list[str]]]:
+        try:
+            rows = self.sheet.iter_rows(min_row=start, values_only=True)
+            for number, values in enumerate(rows, start=start):
+                yield number, [_text(v) for v in values]
+        except MemoryError:
+            raise
+        except Exception as exc:  # openpyxl raises many kinds on a damaged sheet
+            raise _unreadable(exc) from None
+
+    def close(self) -> None:
+        self.workbook.close()
+        self.file.close()
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        text = repr(value)
+        return format(Decimal(text), "f") if "e" in text else text
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _unreadable(exc: Exception) -> ValidationFailed:
+    return _refuse(f"The workbook could not be read ({type(exc).__name__}: {exc}).")
+
+
+def _open_xlsx(path: str, filename: str | None, max_uncompressed: int, max_entries: int,
+               max_ratio: int) -> Spreadsheet:
+    import openpyxl
+    from openpyxl.xml import DEFUSEDXML
+
+    if not DEFUSEDXML:
+        raise RuntimeError("defusedxml must be installed (and OPENPYXL_DEFUSEDXML not False) to read XLSX")
+    _quick_dimensions()
+    _check_zip(path, filename, max_uncompressed, max_entries, max_ratio)
+    # A file object, not the path: openpyxl would refuse a workbook for its name (orders.csv).
+    file = open(path, "rb")
+    try:
+        workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
+    except MemoryError:
+        file.close()
+        raise
+    except Exception as exc:
+        file.close()
+        raise _unreadable(exc) from None
+    try:
+        sheets = [ws for ws in workbook.worksheets if ws.sheet_state == "visible"] or workbook.worksheets
+        if not sheets:
+            raise _refuse("The workbook has no worksheet.")
+        sheet = next((ws for ws in sheets if _normal(ws.title) in ("orders", "order")), sheets[0])
+        # Some writers put "A1" for every sheet: then there is no estimate.
+        estimate = sheet.max_row if (sheet.max_row or 0) > 1 else None
+        # A writer's dimension can be wrong; without it openpyxl reads every cell there is.
+        sheet.reset_dimensions()
+    except BaseException:
+        workbook.close()
+        file.close()
+        raise
+    result = Spreadsheet(_XlsxSource(file, workbook, sheet), "xlsx")
+    result.estimated_rows = estimate
+    return result
+
+
+def _quick_dimensions() -> None:
+    """openpyxl's read-only sheets look for <dimension> in *end* events, so a sheet without one
+    (openpyxl's own write-only output, many generators) is parsed whole before its first row is
+    read: a third of the time of a 100,000-row import. Same answer, from start events, stopping
+    at <sheetData>."""
+    from openpyxl.utils import range_boundaries
+    from openpyxl.worksheet import _reader
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+    from openpyxl.xml.functions import iterparse
+
+    def _get_size(self: Any) -> None:
+        with self._get_source() as src:
+            for _, element in iterparse(src, events=("start",)):
+                if element.tag == _reader.DATA_TAG:
+                    return
+                if element.tag == _reader.DIMENSION_TAG and element.get("ref"):
+                    (self._min_column, self._min_row, self._max_column,
+                     self._max_row) = range_boundaries(element.get("ref"))
+                    return
+
+    if not getattr(ReadOnlyWorksheet, "_quick_size", False):
+        ReadOnlyWorksheet._get_size, ReadOnlyWorksheet._quick_size = _get_size, True
+
+
+def _zip_entries(path: str) -> int:
+    """The entry count the zip declares, read before zipfile builds one object per entry."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        f.seek(max(0, end - 65557))
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) < at + 22:
+            return -1
+        count = struct.unpack("<H", tail[at + 10:at + 12])[0]
+        locator = tail.rfind(b"PK\x06\x07", 0, at)
+        if count == 0xFFFF and locator >= 0:  # zip64 keeps the real count elsewhere
+            f.seek(struct.unpack("<Q", tail[locator + 8:locator + 16])[0] + 32)
+            count = struct.unpack("<Q", f.read(8))[0]
+    return count
+
+
+def _check_zip(path: str, filename: str | None, max_uncompressed: int, max_entries: int,
+               max_ratio: int) -> None:
+    too_many = _refuse(f"The workbook has more than {max_entries} parts; it is not an ordinary workbook.")
+    if _zip_entries(path) > max_entries:
+        raise too_many
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = {i.filename for i in infos}
+            if "xl/workbook.xml" not in names:
+                what = ("a Word document (.docx)" if "word/document.xml" in names else
+                        "a PowerPoint presentation" if "ppt/presentation.xml" in names else
+                        "an OpenDocument file (.ods/.odt)" if "mimetype" in names else
+                        "a zip archive")
+                named = f" ({filename})" if filename else ""
+                raise _refuse(f"Not a spreadsheet{named}: it looks like {what}. {_HINT}")
+            if len(infos) > max_entries:
+                raise too_many
+            # zipfile stops inflating at each entry's declared size, so the declared sizes
+            # bound what openpyxl can ever expand.
+            if sum(i.file_size for i in infos) > max_uncompressed:
+                raise _refuse(f"The workbook expands to more than {max_uncompressed // MB} MB; "
+                              "split it into smaller files.")
+            for info in infos:
+                if info.file_size > MB and info.file_size > max_ratio * max(info.compress_size, 1):
+                    raise _refuse(f"The workbook part {info.filename} is compressed {max_ratio}-fold "
+                                  "or more; it looks like a zip bomb.")
+            for info in infos:
+                with archive.open(info) as part:
+                    start = part.read(64 * 1024)
+                if not _prolog_is_safe(start):
+                    raise _refuse(f"The workbook part {info.filename} declares a DTD or entities, "
+                                  "which workbooks never need; it is refused.")
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
+        # RuntimeError: an encrypted part; NotImplementedError: a compression zipfile lacks
+        raise _refuse(f"The workbook is damaged: {exc}.") from None
+
+
+class _Doctype(Exception):
+    pass
+
+
+class _Root(Exception):
+    pass
+
+
+def _prolog_is_safe(start: bytes) -> bool:
+    """No DTD before the root element, judged by expat, the parser openpyxl's ElementTree uses,
+    so an odd encoding cannot hide one; plus a plain look for the two words."""
+    lowered = start.lower()
+    if b"<!doctype" in lowered or b"<!entity" in lowered:
+        return False
+    if not start.strip():
+        return True
+    parser = expat.ParserCreate()
+
+    def doctype(*_: Any) -> None:
+        raise _Doctype
+
+    def root(*_: Any) -> None:
+        raise _Root
+
+    parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = doctype
+    parser.StartElementHandler = root
+    try:
+        parser.Parse(start, False)
+    except _Root:
+        return True
+    except _Doctype:
+        return False
+    except expat.ExpatError:
+        return True  # not XML (an image), or XML that openpyxl's parser refuses on its own
+    return False  # no root element within 64 KB: a padded prolog, hiding who knows what
+
+
+# ---- a row as the API's order -----------------------------------------------------------
+
+_STOP_TYPES = {"": "dropoff", "delivery": "dropoff", "deliver": "dropoff", "dropoff": "dropoff",
+               "drop": "dropoff", "pickup": "pickup", "collection": "pickup", "collect": "pickup"}
+_ADDRESS = {"unit": "unit", "line1": "address_line1", "line2": "address_line2", "city": "city",
+            "state": "state", "postal_code": "postal_code", "country": "country"}
+_CONTACT = {"name": "recipient_name", "phone": "recipient_phone", "email": "recipient_email"}
+_STOP = {"lat": "latitude", "lng": "longitude", "window_start": "window_start",
+         "window_end": "window_end", "place": "place"}
+_ITEM = {"quantity": "package_count", "weight_kg": "weight_kg", "length_cm": "length_cm",
+         "width_cm": "width_cm", "height_cm": "height_cm"}
+FIELD_COLUMNS: dict[str, str] = {
+    "reference": "id", "notes": "notes", "stops.0.type": "stop_type",
+    "stops.0.address": "address_line1", "stops.0.contact": "recipient_name",
+    "items.0.description": "products",
+    **{f"stops.0.address.{k}": v for k, v in _ADDRESS.items()},
+    **{f"stops.0.contact.{k}": v for k, v in _CONTACT.items()},
+    **{f"stops.0.{k}": v for k, v in _STOP.items()},
+    **{f"items.0.{k}": v for k, v in _ITEM.items()},
+}
+
+
+def row_to_order(row: Row) -> tuple[dict[str, Any], dict[str, str]]:
+    """The order payload of one row, values left as text for the schema to parse, and which
+    column each payload field came from (marshmallow's error path -> canonical column)."""
+    v = row.values
+
+    def given(mapping: dict[str, str]) -> dict[str, str]:
+        return {key: v[col] for key, col in mapping.items() if v.get(col)}
+
+    raw_type = v.get("stop_type", "")
+    stop: dict[str, Any] = {"type": _STOP_TYPES.get(re.sub(r"[\s_-]+", "", raw_type.lower()), raw_type)}
+    if address := given(_ADDRESS):
+        stop["address"] = address
+    stop.update(given(_STOP))
+    if contact := given(_CONTACT):
+        stop["contact"] = contact
+    order: dict[str, Any] = {"kind": "delivery", "stops": [stop], "items": []}
+    if v.get("id"):
+        order["reference"] = v["id"]
+    if v.get("notes"):
+        order["notes"] = v["notes"]
+    item = given(_ITEM)
+    if item or v.get("products"):
+        order["items"].append({"description": v.get("products") or "Packages",
+                               "quantity": item.pop("quantity", 1), **item})
+    return order, dict(FIELD_COLUMNS)

@@ -1,0 +1,88 @@
+"""The order status machine: the one place that knows which moves are legal.
+
+``draft -> submitted -> scheduled -> in_transit -> delivered | failed``, and ``cancelled``.
+Every move is a row of the status history (who, when, why) and an ``order.status_changed``
+event, plus the move's own event where the catalogue has one (``order.submitted`` ...)."""
+from __future__ import annotations
+
+from services.common.caller import CallerContext
+from services.common.db import UnitOfWork, utcnow
+from services.common.errors import Conflict
+from services.orders.models import Order, StatusChange
+
+DRAFT, SUBMITTED, SCHEDULED, IN_TRANSIT = "draft", "submitted", "scheduled", "in_transit"
+DELIVERED, FAILED, CANCELLED = "delivered", "failed", "cancelled"
+
+# to-status -> the statuses it may be reached from.
+MOVES: dict[str, frozenset[str]] = {
+    SUBMITTED: frozenset({DRAFT, SCHEDULED}),        # scheduled -> submitted: taken off a route
+    DRAFT: frozenset({SUBMITTED}),                   # withdrawn before it is on a route
+    SCHEDULED: frozenset({SUBMITTED}),
+    IN_TRANSIT: frozenset({SCHEDULED}),
+    DELIVERED: frozenset({IN_TRANSIT}),
+    FAILED: frozenset({IN_TRANSIT}),
+    CANCELLED: frozenset({DRAFT, SUBMITTED, SCHEDULED}),   # never once the goods are moving
+}
+EVENTS = {SUBMITTED: "order.submitted", DRAFT: "order.withdrawn", SCHEDULED: "order.scheduled",
+          CANCELLED: "order.cancelled"}
+FINAL = frozenset({DELIVERED, FAILED, CANCELLED})
+
+
+def can_move(order: Order, to: str) -> bool:
+    return order.status in MOVES[to]
+
+
+def check(order: Order, to: str, action: str | None = None) -> None:
+    if not can_move(order, to):
+        raise Conflict(f"The order is {order.status.replace('_', ' ')}: it cannot be "
+                       f"{action or to.replace('_', ' ')} now.",
+                       {"status": order.status, "order_id": order.id})
+
+
+def record(uow: UnitOfWork, order: Order, previous: str | None, caller: CallerContext,
+           note: str | None = None) -> None:
+    uow.session.add(StatusChange(order_id=order.id, from_status=previous, to_status=order.status,
+                                 by_user_id=caller.user_id, by_role=caller.role, note=note))
+
+
+def event_data(order: Order, **extra) -> dict:
+    return {"order_id": order.id, "reference": order.reference, "kind": order.kind,
+            "status": order.status, **extra}
+
+
+def creation(order: dict, submit: bool) -> list[tuple[str | None, str]]:
+    """The moves of a new order: it is born a draft, and submitted at once when asked; the
+    order row's status and submitted_at are set to match."""
+    moves: list[tuple[str | None, str]] = [(None, DRAFT)]
+    if submit:
+        assert DRAFT in MOVES[SUBMITTED]
+        moves.append((DRAFT, SUBMITTED))
+        order["status"], order["submitted_at"] = SUBMITTED, order["created_at"]
+    return moves
+
+
+def creation_events(order: dict, moves: list[tuple[str | None, str]]) -> list[tuple[str, dict, str]]:
+    base = {"order_id": order["id"], "reference": order["reference"], "kind": order["kind"]}
+    events = [("order.created", {**base, "status": DRAFT}, order["customer_id"])]
+    for before, after in moves[1:]:
+        events.append((EVENTS[after], {**base, "status": after}, order["customer_id"]))
+        events.append(("order.status_changed", {**base, "status": after, "previous_status": before},
+                       order["customer_id"]))
+    return events
+
+
+def move(uow: UnitOfWork, order: Order, to: str, caller: CallerContext, *, action: str | None = None,
+         note: str | None = None, event_extra: dict | None = None) -> None:
+    """Move ``order`` to ``to`` or answer 409 with its current status."""
+    check(order, to, action)
+    previous = order.status
+    order.status = to
+    order.updated_at = utcnow()
+    if to == SUBMITTED and previous == DRAFT:
+        order.submitted_at = order.updated_at
+    record(uow, order, previous, caller, note)
+    own = None if (previous, to) == (SCHEDULED, SUBMITTED) else EVENTS.get(to)
+    if own:
+        uow.emit(own, event_data(order, **(event_extra or {})), customer_id=order.customer_id)
+    uow.emit("order.status_changed", event_data(order, previous_status=previous),
+             customer_id=order.customer_id)
