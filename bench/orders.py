@@ -247,7 +247,8 @@ def run_list(orders: int, connections: int, duration: int) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     cases = (("first page", "/api/v1/orders"),
              ("filtered page", "/api/v1/orders?status=draft&sort=-created_at&page=3"),
-             ("text search", "/api/v1/orders?q=recipient+4242"))
+             ("search: id", "/api/v1/orders?q=b-00424"),
+             ("search: name", "/api/v1/orders?q=recipient+4242"))
     print(f"GET /api/v1/orders on an account with {total:,} orders, {connections} connections, {duration} s each")
     for label, path in cases:
         run = measure(base, path, connections, duration, headers)
@@ -255,6 +256,8 @@ def run_list(orders: int, connections: int, duration: int) -> int:
         verdict = "MET" if p99 is not None and p99 < GOAL_LIST_P99_MS and not run["non2xx"] else "NOT MET"
         print(f"  {label:13}: {run['rps']:8.1f} req/s  p50 {run['p50_ms']} ms  p99 {p99} ms  "
               f"non-2xx {run['non2xx']}  goal p99 < {GOAL_LIST_P99_MS:.0f} ms: {verdict}", flush=True)
+        print(f"  {'':13}  CPU us/request: " + ", ".join(
+            f"{group} {us}" for group, us in run["cpu_us_per_request"].items()), flush=True)
     return 0
 
 

@@ -12,7 +12,7 @@ from gateway.rpc import answer, client
 from services.common.schemas import page_of
 from services.orders.schemas import (AdminOrderListArgs, CallOffListArgs, CallOffOut, DecisionIn,
                                      DepotIn, DepotOut, ImportFormIn, ImportOut, OrderIn, OrderOut,
-                                     OrderSummaryOut, RentalContractIn, RentalContractOut,
+                                     OrderPage, RentalContractIn, RentalContractOut,
                                      RentalListArgs, RequestListArgs, RescheduleOut, RouteIn,
                                      RouteListArgs, RouteOrdersIn, RouteOut, RoutePatch)
 
@@ -27,7 +27,7 @@ def orders(method: str, *args, **kwargs):
 @blp.route("/orders", methods=["GET"])
 @operator()
 @blp.arguments(AdminOrderListArgs, location="query")
-@blp.response(200, page_of(OrderSummaryOut))
+@blp.response(200, OrderPage)
 def list_orders(_args):
     """Orders of every customer (or one, `customer_id`); `unassigned=true` lists submitted
     orders not yet on a route, oldest first when sorted by `created_at`."""

@@ -17,7 +17,7 @@ from services.common.schemas import page_of
 from services.orders.files import content_disposition
 from services.orders.schemas import (BulkResultOut, DocumentFormIn, DocumentOut, IdsIn,
                                      ListViewIn, ListViewOut, MessageIn, MessageOut, OrderIn,
-                                     OrderListArgs, OrderOut, OrderPatch, OrderSummaryOut,
+                                     OrderListArgs, OrderOut, OrderPatch, OrderPage,
                                      ReasonIn, RequestListArgs, RescheduleIn, RescheduleOut)
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1",
@@ -35,7 +35,7 @@ def orders(method: str, *args, **kwargs):
 @blp.route("/orders", methods=["GET"])
 @requires(*CUSTOMERS)
 @blp.arguments(OrderListArgs, location="query")
-@blp.response(200, page_of(OrderSummaryOut))
+@blp.response(200, OrderPage)
 def list_orders(_args):
     """Your orders, newest first: filter by `status` (several allowed), `kind`, text `q`
     (reference, address, recipient) and creation date; sort by `created_at`, `updated_at`,

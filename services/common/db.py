@@ -162,6 +162,7 @@ class UnitOfWork:
         self._session: Session | None = None
         self._on_commit = on_commit
         self._emitted = 0
+        self._before_commit: list[Callable[[], None]] = []
         self.finished = False
 
     @property
@@ -240,12 +241,23 @@ class UnitOfWork:
                                response=json.dumps(result, default=str)))
         return result
 
+    def before_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` in this transaction just before it commits (once per registration):
+        for writes best done last, such as shared counters (their row locks held briefly)."""
+        self._before_commit.append(callback)
+
     def commit(self) -> None:
         if self.finished:
             return
         self.finished = True
         if self._session is None:
             return
+        try:
+            for callback in self._before_commit:
+                callback()
+        except Exception:
+            self._session.rollback()
+            raise
         self._session.commit()
         if self._emitted and self._on_commit:
             self._on_commit()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
-from services.orders import status
+from services.orders import counts, status
 from services.orders.models import CustomerSettings, Item, Order, Place, StatusChange, Stop, new_id
 
 DIMENSIONS = ("weight_kg", "length_cm", "width_cm", "height_cm")
@@ -219,6 +219,7 @@ def insert_new(uow: UnitOfWork, caller: CallerContext, new: list[NewOrder], subm
     history, events = [], []
     for made in new:
         moves = status.creation(made.order, submit)
+        counts.change(uow, made.order["customer_id"], made.order["status"], +1)
         history += [{"order_id": made.order["id"], "from_status": before, "to_status": after,
                      "at": made.order["created_at"], "by_user_id": caller.user_id, "by_role": caller.role,
                      "note": None} for before, after in moves]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork
 from services.common.schemas import dump
+from services.orders import counts
 from services.orders.models import CustomerSettings, ListView, Order
 from services.orders.schemas import LIST_COLUMNS, OrderSummaryOut
 
@@ -87,14 +88,27 @@ def list_orders(uow: UnitOfWork, caller: CallerContext, args: dict) -> dict:
             CustomerSettings, CustomerSettings.customer_id == Order.customer_id)
     rows = uow.read(query.where(where).order_by(*order_by(args.get("sort")))
                     .limit(per_page).offset((page - 1) * per_page))
-    total = uow.read(select(func.count().label("n")).select_from(Order).where(where))[0]["n"]
-    items = []
-    for row in rows:
-        item = summary_row(row)
-        if "customer_name" in row:
+    total, exact = count(uow, caller, args, where)
+    items = dump(OrderSummaryOut, [summary_body(row) for row in rows], many=True)
+    if caller.is_operator:
+        for item, row in zip(items, rows):
             item["customer_name"] = row["customer_name"]
-        items.append(item)
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    return {"items": items, "page": page, "per_page": per_page, "total": total, "total_exact": exact}
+
+
+COUNT_CAP = 10_000
+COUNTED = {"status", "customer_id", "page", "per_page", "sort"}   # what order_counts answers
+
+
+def count(uow: UnitOfWork, caller: CallerContext, args: dict, where) -> tuple[int, bool]:
+    """The list's ``total``: from the kept counts when the filters are the customer and status
+    (one row read per status), else counted, up to COUNT_CAP (then ``total_exact`` is false:
+    "more than 10,000 matches" is all a screen needs, and counting all is what costs)."""
+    if set(k for k, v in args.items() if v not in (None, [], False)) <= COUNTED:
+        return counts.total(uow, caller.scope(args.get("customer_id")), args.get("status")), True
+    capped = select(Order.id).where(where).limit(COUNT_CAP + 1).subquery()
+    found = uow.read(select(func.count().label("n")).select_from(capped))[0]["n"]
+    return min(found, COUNT_CAP), found <= COUNT_CAP
 
 
 def paged(session: Session, query: Select, args: dict, schema, transform=None) -> dict:

@@ -100,6 +100,16 @@ class Order(Base):
     items: Mapped[list["Item"]] = relationship(order_by="Item.position", cascade="all, delete-orphan")
 
 
+class OrderCount(Base):
+    """Orders per customer and status (services.orders.counts keeps it)."""
+
+    __tablename__ = "order_counts"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
+
+
 class Stop(Base):
     __tablename__ = "stops"
 

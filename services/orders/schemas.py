@@ -233,6 +233,16 @@ class OrderSummaryOut(Schema):
     weight_kg = fields.String(allow_none=True)
 
 
+class OrderPage(Schema):
+    items = fields.List(fields.Nested(OrderSummaryOut), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True, metadata={
+        "description": "Matching orders; with a text search or date range counted up to 10,000."})
+    total_exact = fields.Boolean(required=True, metadata={
+        "description": "False when there are more than `total` matches (a search counted up to its cap)."})
+
+
 class OrderListArgs(PageArgs):
     status = fields.List(fields.String(validate=validate.OneOf(STATUSES)),
                          metadata={"description": "Repeat or comma-separate to ask for several."})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict
+from services.orders import counts
 from services.orders.models import Order, StatusChange
 
 DRAFT, SUBMITTED, SCHEDULED, IN_TRANSIT = "draft", "submitted", "scheduled", "in_transit"
@@ -41,6 +42,7 @@ def check(order: Order, to: str, action: str | None = None) -> None:
 
 def record(uow: UnitOfWork, order: Order, previous: str | None, caller: CallerContext,
            note: str | None = None) -> None:
+    counts.moved(uow, order.customer_id, previous, order.status)
     uow.session.add(StatusChange(order_id=order.id, from_status=previous, to_status=order.status,
                                  by_user_id=caller.user_id, by_role=caller.role, note=note))
 

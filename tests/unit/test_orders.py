@@ -7,14 +7,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
 from services.common.caller import (API_KEY, CUSTOMER_ADMIN, CUSTOMER_USER, DISPATCHER,
                                     OPERATOR_ADMIN, CallerContext)
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from services.orders.models import Base, StatusChange
+from services.orders.models import Base, Order, StatusChange
 from services.orders.service import Service
 
 OPERATOR = CallerContext(role=OPERATOR_ADMIN, user_id="op-1")
@@ -413,3 +413,22 @@ def _png():
     out = io.BytesIO()
     Image.new("RGB", (640, 480), (200, 30, 30)).save(out, "PNG")
     return out.getvalue()
+
+
+def test_kept_counts_match_the_orders_through_every_move(factory):
+    alice = customer(factory)
+    ids = [call(factory, alice, "create_order", delivery(submit=n % 2 == 0))["id"] for n in range(6)]
+    call(factory, alice, "submit_orders", {"ids": ids})
+    call(factory, alice, "withdraw_order", ids[0])
+    call(factory, alice, "cancel_order", ids[1])
+    with pytest.raises(Conflict):                       # a refused move changes no count
+        call(factory, alice, "withdraw_order", ids[1])
+    with factory() as session:
+        actual = dict(session.execute(select(Order.status, func.count()).where(
+            Order.customer_id == alice.customer_id).group_by(Order.status)).all())
+    for status_name, n in actual.items():
+        page = call(factory, alice, "list_orders", {"status": status_name})
+        assert page["total"] == n and page["total_exact"]
+    assert call(factory, alice, "list_orders", {})["total"] == 6
+    searched = call(factory, alice, "list_orders", {"q": "acacia"})
+    assert searched["total"] == 6 and searched["total_exact"]
