@@ -70,6 +70,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("BLOB_S3_CONNECT_TIMEOUT", "5", "Timeout of connecting to the S3 endpoint, seconds."),
     Var("BLOB_S3_READ_TIMEOUT", "30", "Timeout of each S3 read, seconds."),
     Var("IMPORT_MAX_ROWS", "200000", "Most data rows one spreadsheet import takes (a larger file is refused with a clear error)."),
+    Var("IMPORT_CHECK_PROCESSES", "1", "Processes that check import rows beside the import worker (0: in the worker itself)."),
     Var("IMPORT_POLL_SECONDS", "0.5", "How often an idle import worker looks for queued imports."),
     Var("ACCESS_LOG", "1", "`1`: the gateway logs every request (method, path, status, ms, request id)."),
     Var("LOG_LEVEL", "INFO", "Log level of every process."),

@@ -147,6 +147,27 @@ def _column(path: str, columns: dict[str, str]) -> str | None:
     return None
 
 
+Checked = tuple[dict | None, list[tuple[str | None, str]], str | None, dict[str, str]]
+
+
+def check_rows(rows: list[spreadsheet.Row]) -> list[Checked]:
+    """Each row as the API's order payload, validated by the API's own schema: ``(data, errors,
+    digest, columns)``. Plain CPU work on plain data, so it can run in another process."""
+    out: list[Checked] = []
+    for row in rows:
+        payload, columns = spreadsheet.row_to_order(row)
+        try:
+            data = load(OrderIn, payload)
+        except ValidationFailed as exc:
+            out.append((None, [(_column(path, columns), message)
+                               for path, message in flatten(exc.details.get("fields", {}))], None, columns))
+            continue
+        digest = booking.content_hash(payload)
+        data.setdefault("reference", f"IMP-{digest[:12].upper()}")
+        out.append((data, [], digest, columns))
+    return out
+
+
 class Batch:
     """One transaction's worth of rows: orders created or updated, errors, and counts."""
 
@@ -172,25 +193,21 @@ class Batch:
             self._settings[key] = found
         return found
 
-    def run(self, rows: list[spreadsheet.Row]) -> None:
-        """Validate the rows, then create or update their orders; references are looked up in
-        one query per customer for the whole batch."""
+    def run(self, rows: list[spreadsheet.Row], checked: list[Checked] | None = None) -> None:
+        """Create or update the orders of valid rows; references are looked up in one query per
+        customer for the whole batch. ``checked`` is ``check_rows(rows)`` when it was done
+        elsewhere (the worker runs it in another process, overlapping the database work)."""
         prepared: list[tuple[spreadsheet.Row, CustomerSettings, dict, str, dict[str, str]]] = []
-        for row in rows:
+        for row, (data, errors, digest, columns) in zip(rows, checked or check_rows(rows)):
             settings = self.settings(row.values)
             if settings is None:
                 self.error(row.number, "client_id", "No customer has this client_id."
                            if not self.job.customer_id else "The customer account is not known.")
                 continue
-            payload, columns = spreadsheet.row_to_order(row)
-            try:
-                data = load(OrderIn, payload)
-            except ValidationFailed as exc:
-                for path, message in flatten(exc.details.get("fields", {})):
-                    self.error(row.number, _column(path, columns), message)
+            if errors:
+                for column, message in errors:
+                    self.error(row.number, column, message)
                 continue
-            digest = booking.content_hash({k: v for k, v in payload.items()})
-            data.setdefault("reference", f"IMP-{digest[:12].upper()}")
             prepared.append((row, settings, data, digest, columns))
         existing = self._existing(prepared)
         seen: set[tuple[str, str]] = set()
