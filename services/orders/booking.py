@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from services.common.errors import Conflict, Forbidden, ServiceUnavailable, ValidationFailed
 from services.orders import counts, status
+from services.orders.scoping import get_owned
 from services.orders.models import CustomerSettings, Item, Order, Place, StatusChange, Stop, new_id
 
 DIMENSIONS = ("weight_kg", "length_cm", "width_cm", "height_cm")
@@ -280,13 +281,4 @@ def current_content(order: Order) -> dict:
 
 def get_scoped(session: Session, caller: CallerContext, order_id: str, *, lock: bool = False) -> Order:
     """The order, if the caller may see it: another customer's order is NotFound, as if absent."""
-    scope = caller.scope()
-    query = select(Order).where(Order.id == order_id)
-    if scope is not None:
-        query = query.where(Order.customer_id == scope)
-    if lock:
-        query = query.with_for_update()
-    order = session.scalar(query) if len(order_id) <= 36 else None
-    if order is None:
-        raise NotFound("No such order.")
-    return order
+    return get_owned(session, caller, Order, order_id, "order", lock=lock)

@@ -8,23 +8,17 @@ from sqlalchemy.orm import Session
 
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import ValidationFailed
 from services.common.schemas import dump
 from services.orders.booking import customer_settings, get_scoped, target_customer
 from services.orders.listing import paged
 from services.orders.models import Conversation, Message
+from services.orders.scoping import get_owned, owned
 from services.orders.schemas import ConversationDetailOut, ConversationOut, MessageOut
 
 
 def _get(session: Session, caller: CallerContext, conversation_id: str) -> Conversation:
-    scope = caller.scope()
-    query = select(Conversation).where(Conversation.id == conversation_id)
-    if scope is not None:
-        query = query.where(Conversation.customer_id == scope)
-    found = session.scalar(query) if len(conversation_id) <= 36 else None
-    if found is None:
-        raise NotFound("No such conversation.")
-    return found
+    return get_owned(session, caller, Conversation, conversation_id, "conversation")
 
 
 def _messages(session: Session, conversation: Conversation) -> list:
@@ -103,10 +97,7 @@ def set_status(session: Session, caller: CallerContext, conversation_id: str, ne
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    scope = caller.scope(args.get("customer_id"))
-    query = select(Conversation)
-    if scope is not None:
-        query = query.where(Conversation.customer_id == scope)
+    query = owned(caller, Conversation, args.get("customer_id"))
     if args.get("status"):
         query = query.where(Conversation.status == args["status"])
     if args.get("about") == "order":

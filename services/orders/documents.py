@@ -16,6 +16,7 @@ from services.common.schemas import dump
 from services.orders import files
 from services.orders.booking import get_scoped
 from services.orders.models import Document, Order, Stop
+from services.orders.scoping import get_owned
 from services.orders.schemas import DocumentOut
 
 log = logging.getLogger(__name__)
@@ -111,12 +112,8 @@ def attach_blob(uow: UnitOfWork, order: Order, stop: Stop, kind: str, blob: dict
 
 def content(uow: UnitOfWork, caller: CallerContext, document_id: str, thumbnail: bool = False) -> dict:
     """Where the gateway finds the bytes of a document the caller may see."""
-    scope = caller.scope()
-    query = select(Document).where(Document.id == document_id)
-    if scope is not None:
-        query = query.where(Document.customer_id == scope)
-    doc = uow.session.scalar(query) if len(document_id) <= 36 else None
-    if doc is None or (thumbnail and not doc.thumbnail_key):
+    doc = get_owned(uow.session, caller, Document, document_id, "document")
+    if thumbnail and not doc.thumbnail_key:
         raise NotFound("No such document.")
     if thumbnail:
         return {"key": doc.thumbnail_key, "content_type": "image/jpeg", "filename": f"thumb-{doc.filename}.jpg"}

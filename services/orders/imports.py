@@ -20,10 +20,11 @@ from services.common.blobs import blob_store
 from services.common.caller import SERVICE, CallerContext
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import Forbidden, NotFound, PortalError, ValidationFailed
+from services.common.errors import Forbidden, PortalError, ValidationFailed
 from services.common.schemas import dump, load
 from services.orders import booking, spreadsheet, spreadsheet_template
 from services.orders.listing import paged
+from services.orders.scoping import get_owned, owned
 from services.orders.models import CustomerSettings, Import, ImportError_, Order
 from services.orders.schemas import ImportOut, OrderIn
 
@@ -79,14 +80,7 @@ def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> d
 
 
 def _job(session: Session, caller: CallerContext, import_id: str) -> Import:
-    scope = caller.scope()
-    query = select(Import).where(Import.id == import_id)
-    if scope is not None:
-        query = query.where(Import.customer_id == scope)
-    job = session.scalar(query) if len(import_id) <= 36 else None
-    if job is None:
-        raise NotFound("No such import.")
-    return job
+    return get_owned(session, caller, Import, import_id, "import")
 
 
 def view(session: Session, job: Import, errors_page: int = 1, errors_per_page: int = 200) -> dict:
@@ -115,11 +109,8 @@ def error_report(session: Session, caller: CallerContext, import_id: str) -> str
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    scope = caller.scope(args.get("customer_id"))
-    query = select(Import)
-    if scope is not None:
-        query = query.where(Import.customer_id == scope)
-    return paged(session, query.order_by(Import.created_at.desc()), args, ImportOut,
+    return paged(session, owned(caller, Import, args.get("customer_id")).order_by(Import.created_at.desc()),
+                 args, ImportOut,
                  transform=lambda job: view(session, job, 1, 0))
 
 

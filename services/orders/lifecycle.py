@@ -11,6 +11,7 @@ from services.common.schemas import dump
 from services.orders import status
 from services.orders.booking import get_scoped, summarise
 from services.orders.listing import paged, summary_row
+from services.orders.scoping import owned
 from services.orders.models import Order, RescheduleRequest, StatusChange
 from services.orders.schemas import OrderOut, RescheduleOut
 
@@ -102,10 +103,7 @@ def request_reschedule(uow: UnitOfWork, caller: CallerContext, order_id: str, da
 
 
 def list_reschedules(uow: UnitOfWork, caller: CallerContext, args: dict, order_id: str | None = None) -> dict:
-    scope = caller.scope(args.get("customer_id"))
-    query = select(RescheduleRequest)
-    if scope:
-        query = query.where(RescheduleRequest.customer_id == scope)
+    query = owned(caller, RescheduleRequest, args.get("customer_id"))
     if order_id:
         query = query.where(RescheduleRequest.order_id == get_scoped(uow.session, caller, order_id).id)
     if args.get("status"):

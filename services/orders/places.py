@@ -6,25 +6,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.caller import CallerContext
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import ValidationFailed
 from services.common.schemas import dump
 from services.orders.booking import target_customer
 from services.orders.listing import paged
 from services.orders.models import Place
+from services.orders.scoping import get_owned
 from services.orders.schemas import PlaceOut
 
 MAX_PLACES = 5000
 
 
 def _get(session: Session, caller: CallerContext, place_id: str) -> Place:
-    scope = caller.scope()
-    query = select(Place).where(Place.id == place_id)
-    if scope is not None:
-        query = query.where(Place.customer_id == scope)
-    place = session.scalar(query) if len(place_id) <= 36 else None
-    if place is None:
-        raise NotFound("No such saved place.")
-    return place
+    return get_owned(session, caller, Place, place_id, "saved place")
 
 
 def _name_free(session: Session, customer_id: str, name: str, but: str | None = None) -> None:

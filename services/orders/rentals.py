@@ -14,6 +14,7 @@ from services.common.schemas import dump
 from services.orders.booking import customer_settings
 from services.orders.listing import paged
 from services.orders.models import CallOff, Order, RentalContract, RentalItem
+from services.orders.scoping import get_owned, owned
 from services.orders.schemas import CallOffOut, RentalContractOut
 
 
@@ -42,16 +43,7 @@ def view(session: Session, contract: RentalContract) -> dict:
 
 
 def _contract(session: Session, caller: CallerContext, contract_id: str, lock: bool = False) -> RentalContract:
-    scope = caller.scope()
-    query = select(RentalContract).where(RentalContract.id == contract_id)
-    if scope is not None:
-        query = query.where(RentalContract.customer_id == scope)
-    if lock:
-        query = query.with_for_update()
-    contract = session.scalar(query) if len(contract_id) <= 36 else None
-    if contract is None:
-        raise NotFound("No such rental contract.")
-    return contract
+    return get_owned(session, caller, RentalContract, contract_id, "rental contract", lock=lock)
 
 
 def create(session: Session, caller: CallerContext, data: dict) -> dict:
@@ -94,10 +86,7 @@ def get(session: Session, caller: CallerContext, contract_id: str) -> dict:
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    scope = caller.scope(args.get("customer_id"))
-    query = select(RentalContract)
-    if scope is not None:
-        query = query.where(RentalContract.customer_id == scope)
+    query = owned(caller, RentalContract, args.get("customer_id"))
     if args.get("status"):
         query = query.where(RentalContract.status == args["status"])
     return paged(session, query.order_by(RentalContract.starts_on.desc(), RentalContract.number), args,
@@ -139,10 +128,7 @@ def request_call_off(uow: UnitOfWork, caller: CallerContext, contract_id: str, d
 
 
 def list_call_offs(session: Session, caller: CallerContext, args: dict) -> dict:
-    scope = caller.scope(args.get("customer_id"))
-    query = select(CallOff)
-    if scope is not None:
-        query = query.where(CallOff.customer_id == scope)
+    query = owned(caller, CallOff, args.get("customer_id"))
     if args.get("status"):
         query = query.where(CallOff.status == args["status"])
     return paged(session, query.order_by(CallOff.created_at.desc()), args, CallOffOut)
