@@ -66,6 +66,8 @@ def check_rules(data: dict, settings: CustomerSettings, partial_fields: set[str]
     if data.get("rental_start") and data.get("rental_end") and data["rental_end"] < data["rental_start"]:
         errors["rental_end"] = ["The rental cannot end before it starts."]
     if settings.require_dimensions:
+        if kind == "delivery" and not items:
+            errors.setdefault("items", ["This account's deliveries need their items, with weight and dimensions."])
         for index, item in enumerate(items):
             missing = {name: ["Required: this account's orders need weight and dimensions."]
                        for name in DIMENSIONS if item.get(name) is None}

@@ -93,6 +93,9 @@ def test_dimensions_are_required_when_the_customer_says_so(factory):
     fields = refused.value.details["fields"]["items"]["0"] if "0" in refused.value.details["fields"]["items"] \
         else refused.value.details["fields"]["items"][0]
     assert set(fields) == {"length_cm", "width_cm", "height_cm"}     # weight was given
+    with pytest.raises(ValidationFailed) as nothing:
+        call(factory, strict, "create_order", {**delivery(), "items": []})
+    assert "items" in nothing.value.details["fields"]
     body = delivery()
     body["items"][0].update(length_cm="40", width_cm="30", height_cm="20.5")
     assert call(factory, strict, "create_order", body)["items"][0]["height_cm"] == "20.5"
