@@ -250,13 +250,17 @@ def run_list(orders: int, connections: int, duration: int) -> int:
              ("search: id", "/api/v1/orders?q=b-00424"),
              ("search: name", "/api/v1/orders?q=recipient+4242"))
     print(f"GET /api/v1/orders on an account with {total:,} orders, {connections} connections, {duration} s each")
+    # The baseline of the same run: the cheapest scoped read (token, one RPC, one row).
+    base_run = measure(base, "/api/v1/me", connections, duration, headers)
+    print(f"  {'baseline /me':13}: {base_run['rps']:8.1f} req/s  p50 {base_run['p50_ms']} ms  "
+          f"p99 {base_run['p99_ms']} ms", flush=True)
     for label, path in cases:
         run = measure(base, path, connections, duration, headers)
         p99 = run.get("p99_ms")
         verdict = "MET" if p99 is not None and p99 < GOAL_LIST_P99_MS and not run["non2xx"] else "NOT MET"
         print(f"  {label:13}: {run['rps']:8.1f} req/s  p50 {run['p50_ms']} ms  p99 {p99} ms  "
               f"non-2xx {run['non2xx']}  goal p99 < {GOAL_LIST_P99_MS:.0f} ms: {verdict}", flush=True)
-        print(f"  {'':13}  CPU us/request: " + ", ".join(
+        print(f"  {'':13}  {run['rps'] / base_run['rps']:.2f}x the baseline's req/s;  CPU us/request: " + ", ".join(
             f"{group} {us}" for group, us in run["cpu_us_per_request"].items()), flush=True)
     return 0
 
