@@ -152,6 +152,11 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def _outbox_row(envelope: dict[str, Any]) -> dict[str, Any]:
+    return {"event_id": envelope["id"], "type": envelope["type"], "body": json.dumps(envelope),
+            "correlation_id": envelope["correlation_id"]}
+
+
 class UnitOfWork:
     """One worker's transaction: the session, the events it emits, and its commit."""
 
@@ -189,9 +194,7 @@ class UnitOfWork:
     def emit(self, event_type: str, data: dict[str, Any], customer_id: str | None = None) -> dict:
         """Write an event to the outbox, in this transaction. It leaves after the commit."""
         envelope = make_envelope(event_type, data, customer_id, correlation_id.get())
-        self.session.add(self._base.OutboxMessage(
-            event_id=envelope["id"], type=event_type, body=json.dumps(envelope),
-            correlation_id=envelope["correlation_id"]))
+        self.session.add(self._base.OutboxMessage(**_outbox_row(envelope)))
         self._emitted += 1
         return envelope
 
@@ -199,13 +202,9 @@ class UnitOfWork:
         """Several events to the outbox in one INSERT: ``(type, data, customer_id)`` each."""
         if not events:
             return
-        cid = correlation_id.get()
-        rows = []
-        for event_type, data, customer_id in events:
-            envelope = make_envelope(event_type, data, customer_id, cid)
-            rows.append({"event_id": envelope["id"], "type": event_type, "body": json.dumps(envelope),
-                         "correlation_id": envelope["correlation_id"], "created_at": utcnow(),
-                         "attempts": 0})
+        cid, now = correlation_id.get(), utcnow()
+        rows = [{**_outbox_row(make_envelope(event_type, data, customer_id, cid)), "created_at": now,
+                 "attempts": 0} for event_type, data, customer_id in events]
         self.session.execute(self._base.OutboxMessage.__table__.insert(), rows)
         self._emitted += len(rows)
 

@@ -252,13 +252,13 @@ def create(uow: UnitOfWork, caller: CallerContext, customer_id: str, data: dict,
 
 
 def replace_content(uow: UnitOfWork, caller: CallerContext, order: Order, data: dict,
-                    digest: str | None = None) -> Order:
+                    digest: str | None = None, settings: CustomerSettings | None = None) -> Order:
     """Edit a draft (PATCH, or a corrected row imported again): 409 once it is submitted."""
     if order.status != status.DRAFT:
         raise Conflict(f"The order is {order.status.replace('_', ' ')}: only drafts can be edited.",
                               {"status": order.status, "order_id": order.id})
     session = uow.session
-    settings = customer_settings(session, order.customer_id)
+    settings = settings or customer_settings(session, order.customer_id)
     data = dict(data)
     resolve_places(session, order.customer_id, data.get("stops") or [])
     merged = {**current_content(order), **data}

@@ -97,12 +97,21 @@ class Worker:
         unit.close()
         limit = env_int("IMPORT_MAX_ROWS")
         pool = self._pool()
-        pending = None      # (rows, their checks, rows read so far): written after the next is sent
+        pending = None      # (rows, their checks, rows read so far): written once the next is sent
 
         def write(last: bool = False) -> bool:
             rows, checked, read_so_far = pending
             checks = checked.result() if pool else checked
             return self.commit_batch(job_id, attempt, rows, read_so_far, last=last, checked=checks)
+
+        def advance(batch: list, read_so_far: int) -> bool:
+            """Send ``batch`` to be checked, then write the one before it meanwhile."""
+            nonlocal pending
+            checked = pool.submit(imports.check_rows, batch) if pool else imports.check_rows(batch)
+            if pending and not write():
+                return False
+            pending = (batch, checked, read_so_far)
+            return True
 
         try:
             with blob_store().local_path(key) as path, spreadsheet.open_spreadsheet(path, filename) as sheet:
@@ -118,20 +127,13 @@ class Worker:
                                                  f"{limit:,} were imported. Split the rest into another file.")
                     batch.append(row)
                     if len(batch) == BATCH_ROWS:
-                        checked = pool.submit(imports.check_rows, batch) if pool else None
-                        if pending and not write():
+                        if not advance(batch, read):
                             return
-                        pending = (batch, checked or imports.check_rows(batch), read)
                         batch = []
                         if self.stopping:
-                            if not write():
-                                return
-                            return self.release(job_id)
-                if batch or not pending:
-                    checked = pool.submit(imports.check_rows, batch) if pool else None
-                    if pending and not write():
-                        return
-                    pending = (batch, checked or imports.check_rows(batch), read)
+                            return self.release(job_id) if write() else None
+                if (batch or not pending) and not advance(batch, read):
+                    return
                 write(last=True)
         except PortalError as exc:
             self.fail(job_id, exc.message)

@@ -86,7 +86,7 @@ def _job(session: Session, caller: CallerContext, import_id: str) -> Import:
 def view(session: Session, job: Import, errors_page: int = 1, errors_per_page: int = 200) -> dict:
     errors = session.scalars(select(ImportError_).where(ImportError_.import_id == job.id)
                              .order_by(ImportError_.id).limit(errors_per_page)
-                             .offset((errors_page - 1) * errors_per_page)).all()
+                             .offset((errors_page - 1) * errors_per_page)).all() if errors_per_page else []
     body = {c.key: getattr(job, c.key) for c in Import.__table__.columns}
     body["errors"] = errors
     return dump(ImportOut, body)
@@ -249,7 +249,7 @@ class Batch:
             self.error(number, reference_column,
                        f"Order {order.reference} is already {order.status}; it was not changed.")
         else:
-            booking.replace_content(self.uow, self.caller, order, data, digest=digest)
+            booking.replace_content(self.uow, self.caller, order, data, digest=digest, settings=settings)
             order.import_id = self.job.id
             self.updated += 1
 

@@ -22,19 +22,24 @@ def _number() -> str:
     return "RC-" + secrets.token_hex(4).upper()
 
 
-def _pending(session: Session, contract: RentalContract) -> dict[str, int]:
+def _call_offs(session: Session, contract: RentalContract) -> list[CallOff]:
+    return session.scalars(select(CallOff).where(CallOff.contract_id == contract.id)
+                           .order_by(CallOff.created_at.desc())).all()
+
+
+def _pending(call_offs: list[CallOff]) -> dict[str, int]:
+    """Quantities asked off rent and not yet answered, per rental item."""
     pending: dict[str, int] = {}
-    for call_off in session.scalars(select(CallOff).where(CallOff.contract_id == contract.id,
-                                                          CallOff.status == "requested")):
-        for line in call_off.lines:
-            pending[line["rental_item_id"]] = pending.get(line["rental_item_id"], 0) + line["quantity"]
+    for call_off in call_offs:
+        if call_off.status == "requested":
+            for line in call_off.lines:
+                pending[line["rental_item_id"]] = pending.get(line["rental_item_id"], 0) + line["quantity"]
     return pending
 
 
 def view(session: Session, contract: RentalContract) -> dict:
-    pending = _pending(session, contract)
-    call_offs = session.scalars(select(CallOff).where(CallOff.contract_id == contract.id)
-                                .order_by(CallOff.created_at.desc())).all()
+    call_offs = _call_offs(session, contract)
+    pending = _pending(call_offs)
     body = {c.key: getattr(contract, c.key) for c in RentalContract.__table__.columns}
     body["items"] = [{"id": i.id, "item": i.item, "description": i.description, "quantity_out": i.quantity_out,
                       "since": i.since, "pending_call_off": pending.get(i.id, 0)} for i in contract.items]
@@ -99,7 +104,7 @@ def request_call_off(uow: UnitOfWork, caller: CallerContext, contract_id: str, d
     if contract.status != "active":
         raise Conflict("This contract is closed.", {"status": contract.status})
     items = {i.id: i for i in contract.items}
-    pending = _pending(session, contract)
+    pending = _pending(_call_offs(session, contract))
     errors: dict = {}
     wanted: dict[str, int] = {}
     for index, line in enumerate(data["lines"]):

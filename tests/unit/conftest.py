@@ -31,10 +31,11 @@ def admin(factory):
             select(User.id).where(User.email == ADMIN_EMAIL)))
 
 
-def call(factory, caller, method, *args, **kwargs):
-    """One worker: its own unit of work, committed when the entrypoint returns (as ours do)."""
-    uow = UnitOfWork(factory, Base)
-    service = worker_factory(Service, db=uow, caller=caller or CallerContext(role="anonymous"))
+def run_entrypoint(service_class, base, factory, caller, method, *args, **kwargs):
+    """One worker of any service: its own unit of work, committed when the entrypoint returns
+    (as ours do), rolled back when it raises."""
+    uow = UnitOfWork(factory, base)
+    service = worker_factory(service_class, db=uow, caller=caller or CallerContext(role="anonymous"))
     try:
         result = getattr(service, method)(*args, **kwargs)
         uow.commit()
@@ -44,5 +45,10 @@ def call(factory, caller, method, *args, **kwargs):
         raise
     finally:
         uow.close()
+
+
+def call(factory, caller, method, *args, **kwargs):
+    """An identity entrypoint, as one worker."""
+    return run_entrypoint(Service, Base, factory, caller, method, *args, **kwargs)
 
 

@@ -6,16 +6,15 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from nameko.testing.services import worker_factory
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
 from services.common.caller import (API_KEY, CUSTOMER_ADMIN, CUSTOMER_USER, DISPATCHER,
                                     OPERATOR_ADMIN, CallerContext)
-from services.common.db import UnitOfWork
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.orders.models import Base, Order, StatusChange
 from services.orders.service import Service
+from tests.unit.conftest import run_entrypoint
 
 OPERATOR = CallerContext(role=OPERATOR_ADMIN, user_id="op-1")
 DISPATCH = CallerContext(role=DISPATCHER, user_id="op-2")
@@ -30,17 +29,8 @@ def factory(tmp_path):
 
 
 def call(factory, caller, method, *args, **kwargs):
-    uow = UnitOfWork(factory, Base)
-    service = worker_factory(Service, db=uow, caller=caller)
-    try:
-        result = getattr(service, method)(*args, **kwargs)
-        uow.commit()
-        return result
-    except Exception:
-        uow.rollback()
-        raise
-    finally:
-        uow.close()
+    """An orders entrypoint, as one worker."""
+    return run_entrypoint(Service, Base, factory, caller, method, *args, **kwargs)
 
 
 def events(factory, event_type=None):
