@@ -16,13 +16,39 @@ from services.common.config import env
 
 log = logging.getLogger("demo")
 DEPOT = "Demo depot"
+DRIVER = "Dee Driver"
+
+
+class ApiError(RuntimeError):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class Api:
     def __init__(self, base: str):
-        self.base, self.token = base, None
+        self.base, self.token = base.rstrip("/"), None
+        self._login: tuple[str, str] | None = None
+
+    def sign_in(self, email: str | None = None, password: str | None = None) -> "Api":
+        """Sign in as the operator (defaults: the bootstrapped admin); a long-running caller
+        (the driver simulator) signs in again by itself when its access token expires."""
+        self._login = (email or env("PORTAL_ADMIN_EMAIL"), password or env("PORTAL_ADMIN_PASSWORD"))
+        self.token = None
+        self.token = self._send("POST", "/auth/login", {"email": self._login[0],
+                                                        "password": self._login[1]})["access_token"]
+        return self
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        try:
+            return self._send(method, path, body)
+        except ApiError as exc:
+            if exc.status != 401 or self._login is None:
+                raise
+            self.sign_in(*self._login)
+            return self._send(method, path, body)
+
+    def _send(self, method: str, path: str, body: dict | None) -> dict:
         request = urllib.request.Request(
             self.base + "/api/v1" + path, method=method,
             data=json.dumps(body).encode() if body is not None else None,
@@ -32,7 +58,7 @@ class Api:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            raise RuntimeError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from None
+            raise ApiError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}", exc.code) from None
 
 
 def _stops(n: int, when: datetime) -> list[dict]:
@@ -43,6 +69,40 @@ def _stops(n: int, when: datetime) -> list[dict]:
              "lat": 51.51 + n * 0.004, "lng": -0.09 - n * 0.006,
              "contact": {"name": f"Recipient {n + 1}", "phone": f"+44 20 7946 00{n:02d}"},
              "window_start": when.isoformat(), "window_end": (when + timedelta(hours=2)).isoformat()}]
+
+
+def _create_orders(api: Api, customer_id: str, references: list[str], submit: int,
+                   first_stop: int = 0) -> list[dict]:
+    """Acme-style orders, one pickup at the depot and one drop-off each; the first ``submit``
+    of them submitted."""
+    soon = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    made = []
+    for n, reference in enumerate(references):
+        made.append(api.call("POST", "/admin/orders", {
+            "customer_id": customer_id, "reference": reference, "stops": _stops(first_stop + n, soon),
+            "items": [{"description": "Cartons", "quantity": n + 1, "weight_kg": "8.5", "length_cm": "40",
+                       "width_cm": "30", "height_cm": "30"}],
+            "submit": n < submit}))
+    return made
+
+
+def _start_route(api: Api, name: str, depot_id: str, driver_id: str, orders: list[dict]) -> dict:
+    for _ in range(30):   # orders learns a new driver from identity's event
+        try:
+            route = api.call("POST", "/admin/routes", {"name": name, "day": date.today().isoformat(),
+                                                       "depot_id": depot_id, "driver_id": driver_id})
+            break
+        except RuntimeError:
+            time.sleep(1)
+    else:
+        raise RuntimeError("orders never learnt the demo driver")
+    api.call("POST", f"/admin/routes/{route['id']}/orders", {"order_ids": [o["id"] for o in orders]})
+    return api.call("POST", f"/admin/routes/{route['id']}/start")
+
+
+def _acme(api: Api) -> dict | None:
+    return next((c for c in api.call("GET", "/admin/customers?per_page=200")["items"]
+                 if c["name"] == "Acme Freight"), None)
 
 
 def seed(api: Api) -> None:
@@ -57,27 +117,10 @@ def seed(api: Api) -> None:
     depot = api.call("POST", "/admin/depots", {"name": DEPOT, "address": {"line1": "1 Carter Lane",
                                                                           "city": "London"},
                                                "lat": 51.5128, "lng": -0.1003})
-    driver = api.call("POST", "/admin/drivers", {"name": "Dee Driver", "phone": "+44 7700 900123",
+    driver = api.call("POST", "/admin/drivers", {"name": DRIVER, "phone": "+44 7700 900123",
                                                  "depot_id": depot["id"]})
-    soon = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-    made = []
-    for n in range(6):
-        made.append(api.call("POST", "/admin/orders", {
-            "customer_id": acme["id"], "reference": f"ACME-{1001 + n}", "stops": _stops(n, soon),
-            "items": [{"description": "Cartons", "quantity": n + 1, "weight_kg": "8.5", "length_cm": "40",
-                       "width_cm": "30", "height_cm": "30"}],
-            "submit": n < 4}))
-    for _ in range(30):   # orders learns the new driver from identity's event
-        try:
-            route = api.call("POST", "/admin/routes", {"name": "City run", "day": date.today().isoformat(),
-                                                       "depot_id": depot["id"], "driver_id": driver["id"]})
-            break
-        except RuntimeError:
-            time.sleep(1)
-    else:
-        raise RuntimeError("orders never learnt the demo driver")
-    api.call("POST", f"/admin/routes/{route['id']}/orders", {"order_ids": [o["id"] for o in made[:3]]})
-    api.call("POST", f"/admin/routes/{route['id']}/start")
+    made = _create_orders(api, acme["id"], [f"ACME-{1001 + n}" for n in range(6)], submit=4)
+    _start_route(api, "City run", depot["id"], driver["id"], made[:3])
     api.call("POST", f"/orders/{made[0]['id']}/messages", {"body": "Driver is on the way; call on arrival."})
     api.call("POST", "/admin/rentals", {
         "customer_id": northwind["id"], "starts_on": (date.today() - timedelta(days=20)).isoformat(),
@@ -87,8 +130,25 @@ def seed(api: Api) -> None:
     log.info("demo data: a depot, a driver, %d Acme orders (3 on a started route), a rental", len(made))
 
 
+def start_another_run(api: Api) -> dict | None:
+    """Another started route for the demo driver: 3 fresh submitted Acme orders from the demo
+    depot (the driver simulator calls this when the demo driver has nothing left to drive).
+    Returns the route, or None when the demo data is missing."""
+    depot = next((d for d in api.call("GET", "/admin/depots") if d["name"] == DEPOT), None)
+    driver = next((d for d in api.call("GET", "/admin/drivers")
+                   if d["name"] == DRIVER and d.get("is_active", True)), None)
+    acme = _acme(api)
+    if not depot or not driver or not acme:
+        log.warning("no demo depot, driver or Acme Freight; no new demo run")
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    # A different set of drop-offs each run, so the map does not show the same trip every time.
+    made = _create_orders(api, acme["id"], [f"ACME-{stamp}-{n + 1}" for n in range(3)], submit=3,
+                          first_stop=int(time.time()) % 6)
+    route = _start_route(api, f"City run {datetime.now().strftime('%H:%M')}", depot["id"], driver["id"], made)
+    log.info("demo: started %s with %d orders", route["name"], len(made))
+    return route
+
+
 def run(base: str) -> None:
-    api = Api(base)
-    api.token = api.call("POST", "/auth/login", {"email": env("PORTAL_ADMIN_EMAIL"),
-                                                 "password": env("PORTAL_ADMIN_PASSWORD")})["access_token"]
-    seed(api)
+    seed(Api(base).sign_in())
