@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SERVICES = ("identity", "orders", "billing", "tracking", "notify")
 # Processes that are not nameko services, run and supervised the same way: name -> module with main().
-WORKERS = {"orders-imports": "services.orders.import_worker"}
+WORKERS = {"orders-imports": "services.orders.import_worker", "tracking-ingest": "services.tracking.ingest"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("EVENT_DELIVERY_LIMIT", "5", "Deliveries of an event before it is parked in its dead-letter queue."),
     Var("GATEWAY_BIND", "127.0.0.1:8000", "Where the gateway listens."),
     Var("GATEWAY_WORKERS", "3", "gunicorn worker processes of the gateway."),
-    Var("GATEWAY_THREADS", "8", "Threads per gateway worker (gthread): requests in flight per worker."),
+    Var("GATEWAY_CONNECTIONS", "1000", "Connections each gateway worker (gevent) serves at once, live streams included."),
     Var("MAX_JSON_BYTES", str(1 << 20), "Largest JSON body accepted (413 above)."),
     Var("MAX_UPLOAD_BYTES", str(25 << 20), "Largest upload accepted (413 above)."),
     Var("BLOB_DIR", None, "Where documents and uploads are kept when no S3 bucket is set. Unset: `VAR_DIR/blobs`."),
@@ -72,6 +72,20 @@ VARIABLES: tuple[Var, ...] = (
     Var("IMPORT_MAX_ROWS", "200000", "Most data rows one spreadsheet import takes (a larger file is refused with a clear error)."),
     Var("IMPORT_CHECK_PROCESSES", "1", "Processes that check import rows beside the import worker (0: in the worker itself)."),
     Var("IMPORT_POLL_SECONDS", "0.5", "How often an idle import worker looks for queued imports."),
+    Var("TRACKING_RETENTION_DAYS", "30", "Days of position history kept; older positions are deleted."),
+    Var("TRACKING_LINK_HOURS", "72", "Hours a tracking link keeps working after its order was delivered, failed or cancelled."),
+    Var("TRACKING_ETA_THRESHOLD_SECONDS", "120", "An ETA that moves more than this (or a stop turning late) is announced with `stop.eta_changed`."),
+    Var("TRACKING_SERVICE_MINUTES", "5", "Minutes a driver is expected to spend at each stop (ETAs)."),
+    Var("TRACKING_DEFAULT_SPEED_KMH", "40", "A driver's speed for ETAs until its own speed is learned."),
+    Var("TRACKING_ROAD_FACTOR", "1.3", "Road distance over great-circle distance (ETAs without a routing engine)."),
+    Var("TRACKING_ROUTING", None, "`osrm:http://host:5000` to take travel times from an OSRM server; unset: great-circle with the road factor."),
+    Var("TRACKING_MAX_SKEW_SECONDS", "120", "How far in the future a driver's timestamp may be (clock skew) before the message is refused."),
+    Var("TRACKING_MAX_AGE_HOURS", "24", "How old a driver's timestamp may be (reports buffered offline) before the message is refused."),
+    Var("TRACKING_CREDENTIAL_CACHE_SECONDS", "60", "How long the ingest worker trusts a driver credential identity confirmed (or refused)."),
+    Var("TRACKING_INGEST_BATCH", "1000", "Most driver messages stored in one transaction."),
+    Var("TRACKING_INGEST_WAIT_MS", "50", "How long a batch waits to fill before it is stored anyway."),
+    Var("TRACKING_WATCH_SECONDS", "60", "How long an SSE stream's interest in an order lasts without renewal."),
+    Var("STREAM_KEEPALIVE_SECONDS", "15", "Seconds between keep-alive comments on an idle SSE stream."),
     Var("ACCESS_LOG", "1", "`1`: the gateway logs every request (method, path, status, ms, request id)."),
     Var("LOG_LEVEL", "INFO", "Log level of every process."),
     Var("LOG_FORMAT", "json", "`json` (one object a line, with correlation id) or `text`."),

@@ -96,6 +96,7 @@ class StopData(EventData):
     order_id = fields.String(required=True)
     stop_id = fields.String(required=True)
     eta = fields.DateTime(allow_none=True)
+    late = fields.Boolean(load_default=False, metadata={"description": "The stop will miss its time window."})
 
 
 class ProofOfDelivery(EventData):

@@ -71,6 +71,34 @@ class HandlerQueue:
                      durable=True, queue_arguments={"x-queue-type": "quorum"})
 
 
+# --- driver apps and live updates (tracking) --------------------------------------------------
+DRIVER_EXCHANGE = "tracking.driver"          # topic; driver.<id>.location | driver.<id>.stop
+INGEST_QUEUE = "tracking.driver.ingest"
+INGEST_DEAD_QUEUE = "tracking.driver.dead"   # rejected driver messages, for an operator to inspect
+LIVE_EXCHANGE = "tracking.live"              # topic; order.<id>: transient views for SSE streams
+
+
+def ingest_queue_arguments() -> dict:
+    # Quorum: a message that crashes the ingest worker is redelivered, but not forever.
+    return {"x-queue-type": "quorum", "x-delivery-limit": env_int("EVENT_DELIVERY_LIMIT"),
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": INGEST_DEAD_QUEUE}
+
+
+def declare_tracking(channel) -> list[str]:
+    """The driver exchange, the ingest queue (bound to both message kinds), its dead-letter
+    queue, and the live-update exchange."""
+    driver = Exchange(DRIVER_EXCHANGE, type="topic", durable=True)(channel)
+    driver.declare()
+    dead_letter_exchange()(channel).declare()
+    Exchange(LIVE_EXCHANGE, type="topic", durable=True)(channel).declare()
+    Queue(INGEST_DEAD_QUEUE, exchange=dead_letter_exchange(), routing_key=INGEST_DEAD_QUEUE, durable=True,
+          queue_arguments={"x-queue-type": "quorum"})(channel).declare()
+    Queue(INGEST_QUEUE, exchange=driver, durable=True, queue_arguments=ingest_queue_arguments(),
+          bindings=[binding(driver, routing_key="driver.*.location"),
+                    binding(driver, routing_key="driver.*.stop")])(channel).declare()
+    return [INGEST_QUEUE, INGEST_DEAD_QUEUE]
+
+
 def rpc_queue(service: str) -> Queue:
     # Exactly what nameko declares for its RpcConsumer, so the two declarations agree.
     return Queue(f"rpc-{service}", exchange=Exchange(RPC_EXCHANGE, type="topic", durable=True),
@@ -117,6 +145,7 @@ def declare_all(amqp_uri: str | None = None) -> list[str]:
             for spec in handler_queues(service):
                 declare_handler(channel, spec)
                 names += [spec.name, f"{spec.name}.dlq"]
+        names += declare_tracking(channel)
     return names
 
 

@@ -1,12 +1,82 @@
-"""The tracking service: entrypoints only. Its capabilities come with the tracking issue; the foundation
-gives it its database, migrations, outbox relay, caller context and the readiness ping."""
+"""The tracking service: entrypoints only. Positions and stop reports from the driver apps are
+consumed by the ingest worker (``services.tracking.ingest``, a process of its own); this service
+keeps the orders' facts, answers reads, keeps tracking links and deletes old history."""
 from __future__ import annotations
 
+from nameko.timer import timer
+
 from services.common.db import Database
+from services.common.entrypoints import event_handler, rpc
+from services.common.schemas import load
 from services.common.service import PortalService
+from services.tracking import assignments, links, live, reports, retention, views
 from services.tracking.models import Base
+from services.tracking.schemas import LinkIn
 
 
 class Service(PortalService):
     name = "tracking"
     db = Database(Base)
+    live_updates = live.LiveUpdates()
+
+    # --- facts from other services ------------------------------------------------------------
+    @event_handler("customer.created", "customer.updated")
+    def keep_sharing(self, event: dict) -> None:
+        assignments.apply_customer_event(self.db.session, event)
+
+    @event_handler("order.created", "order.scheduled", "order.status_changed")
+    def follow_orders(self, event: dict) -> None:
+        session = self.db.session
+        order = assignments.apply_order_event(session, event)
+        if live.watched(session, [order.order_id]):
+            self.live_updates.publish(order.order_id, live.message(views.seen_from_db(session, order)))
+
+    # --- reads --------------------------------------------------------------------------------
+    @rpc
+    def order_tracking(self, order_id: str) -> dict:
+        session = self.db.session
+        return views.customer_view(views.seen_from_db(session, links.get_order(session, self.caller, order_id)))
+
+    @rpc
+    def watch(self, order_id: str) -> dict:
+        """The order's view, and a watch on it: live updates flow while the stream renews it."""
+        session = self.db.session
+        order = links.get_order(session, self.caller, order_id)
+        live.watch(session, order.order_id)
+        return views.customer_view(views.seen_from_db(session, order))
+
+    @rpc
+    def public_tracking(self, token: str, watch: bool = False) -> dict:
+        session = self.db.session
+        order = links.resolve(session, token, touch=not watch)
+        if watch:
+            live.watch(session, order.order_id)
+        return {"order_id": order.order_id, "view": views.public_view(views.seen_from_db(session, order))}
+
+    # --- tracking links -----------------------------------------------------------------------
+    @rpc
+    def create_link(self, order_id: str, payload: dict) -> dict:
+        return links.create(self.db.session, self.caller, order_id, load(LinkIn, payload))
+
+    @rpc
+    def list_links(self, order_id: str) -> list:
+        return links.listing(self.db.session, self.caller, order_id)
+
+    @rpc
+    def revoke_link(self, link_id: str) -> None:
+        links.revoke(self.db.session, self.caller, link_id)
+
+    # --- operator -----------------------------------------------------------------------------
+    @rpc
+    def stats(self) -> dict:
+        self.caller.require_operator()
+        return reports.stats(self.db.session)
+
+    @rpc
+    def driver_positions(self) -> list:
+        self.caller.require_operator()
+        return reports.latest_positions(self.db.session)
+
+    @timer(interval=600)
+    def forget_old_positions(self) -> None:
+        retention.purge(self.db)

@@ -1,0 +1,103 @@
+"""Live updates for the SSE streams: the tracking view of a watched order, published on the
+topic exchange ``tracking.live`` with routing key ``order.<order_id>``.
+
+These are transient by nature (a stream that misses one re-reads the order when it resumes),
+so they are published without confirms, and only for orders someone is watching (``watches``).
+Both forms are built here, by ``views``: the customer's and the public (tracking-link) one, so
+the gateway never decides what to show."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.config import env_int
+from services.common.db import utcnow
+from services.tracking import views
+from services.tracking.models import Watch
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "tracking.live"
+
+
+def routing_key(order_id: str) -> str:
+    return f"order.{order_id}"
+
+
+def message(seen: views.Seen) -> bytes:
+    view = views.customer_view(seen)
+    return json.dumps({"order_id": view["order_id"], "version": view["version"], "view": view,
+                       "public": views.public_view(seen)}).encode()
+
+
+def watch(session: Session, order_id: str) -> None:
+    """Someone streams this order: keep it watched for TRACKING_WATCH_SECONDS (streams renew)."""
+    row = session.get(Watch, order_id) or Watch(order_id=order_id)
+    row.expires_at = utcnow() + timedelta(seconds=env_int("TRACKING_WATCH_SECONDS"))
+    session.add(row)
+
+
+def watched(session: Session, order_ids=None) -> set[str]:
+    query = select(Watch.order_id).where(Watch.expires_at > utcnow())
+    if order_ids is not None:
+        query = query.where(Watch.order_id.in_(list(order_ids)))
+    return set(session.scalars(query))
+
+
+class KombuLive:
+    """Publishes live updates from the nameko service (its event handlers), on one connection
+    per process, under an eventlet lock; a failure drops the update (and the connection)."""
+
+    def __init__(self, amqp_uri: str):
+        from eventlet.semaphore import Semaphore
+
+        self.amqp_uri = amqp_uri
+        self._lock = Semaphore(1)
+        self._conn = self._channel = None
+
+    def publish(self, order_id: str, body: bytes) -> None:
+        import amqp
+        from kombu import Connection
+
+        from services.common.broker import release_quietly
+
+        with self._lock:
+            try:
+                if self._channel is None:
+                    self._conn = Connection(self.amqp_uri, connect_timeout=5)
+                    self._channel = self._conn.default_channel
+                    self._channel.exchange_declare(EXCHANGE, "topic", durable=True, auto_delete=False)
+                self._channel.basic_publish(amqp.Message(body, content_type="application/json",
+                                                         delivery_mode=1),
+                                            exchange=EXCHANGE, routing_key=routing_key(order_id))
+            except Exception as exc:
+                log.warning("live update for order %s dropped: %s", order_id, exc)
+                release_quietly(self._conn)
+                self._conn = self._channel = None
+
+    def close(self) -> None:
+        from services.common.broker import release_quietly
+
+        release_quietly(self._conn)
+        self._conn = self._channel = None
+
+
+
+class LiveUpdates(DependencyProvider):
+    """Gives the service's workers the process's ``KombuLive``."""
+
+    def setup(self):
+        self.live = KombuLive(self.container.config["AMQP_URI"])
+
+    def stop(self):
+        self.live.close()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return self.live

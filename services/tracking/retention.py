@@ -1,0 +1,44 @@
+"""Position history is kept ``TRACKING_RETENTION_DAYS`` (default 30), then deleted: in chunks,
+so a large backlog never holds one long transaction or lock."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+
+from services.common.config import env_int
+from services.common.db import UnitOfWork, utcnow
+from services.tracking.models import PositionRecord, Watch
+
+log = logging.getLogger(__name__)
+
+CHUNK = 5000
+
+
+def purge(uow: UnitOfWork, max_chunks: int = 200) -> int:
+    """Delete history older than the retention period, and lapsed watches; returns the number
+    of positions deleted. Each chunk commits on its own."""
+    cutoff = utcnow() - timedelta(days=env_int("TRACKING_RETENTION_DAYS"))
+    deleted = 0
+    for _ in range(max_chunks):
+        session = uow.separate_session()
+        try:
+            oldest = select(PositionRecord.driver_id, PositionRecord.recorded_at).where(
+                PositionRecord.recorded_at < cutoff).limit(CHUNK)
+            keys = session.execute(oldest).all()
+            if keys:
+                session.execute(delete(PositionRecord).where(
+                    PositionRecord.recorded_at < cutoff,
+                    PositionRecord.recorded_at <= max(k.recorded_at for k in keys),
+                    PositionRecord.driver_id.in_({k.driver_id for k in keys})))
+            session.execute(delete(Watch).where(Watch.expires_at < utcnow() - timedelta(hours=1)))
+            session.commit()
+        finally:
+            session.close()
+        deleted += len(keys)
+        if len(keys) < CHUNK:
+            break
+    if deleted:
+        log.info("deleted %d positions older than %s", deleted, cutoff.isoformat())
+    return deleted

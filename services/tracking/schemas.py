@@ -1,0 +1,92 @@
+"""marshmallow schemas of the tracking service's inputs and outputs."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from services.common.schemas import StrictSchema
+
+MAX_ID = 36
+
+
+class LinkIn(StrictSchema):
+    label = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
+
+
+class ImageIn(StrictSchema):
+    content_type = fields.String(required=True, validate=validate.OneOf(["image/jpeg", "image/png"]))
+    data = fields.String(required=True)
+
+
+class PodIn(StrictSchema):
+    recipient_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    comments = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    photos = fields.List(fields.Nested(ImageIn), load_default=list, validate=validate.Length(max=5))
+    signature = fields.Nested(ImageIn, load_default=None, allow_none=True)
+
+
+class StopReportIn(StrictSchema):
+    """``driver.<id>.stop``: a driver arrived at, completed or failed a stop of its route."""
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))
+    stop_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))
+    status = fields.String(required=True, validate=validate.OneOf(["arrived", "completed", "failed"]))
+    at = fields.String(load_default=None, allow_none=True)     # checked by reports._moment
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    pod = fields.Nested(PodIn, load_default=None, allow_none=True)
+
+
+class LocationOut(StrictSchema):
+    lat = fields.Float()
+    lng = fields.Float()
+    precision_m = fields.Integer(allow_none=True)
+    recorded_at = fields.String()
+
+
+class TrackingStopOut(StrictSchema):
+    id = fields.String()
+    type = fields.String()
+    status = fields.String()
+    eta = fields.String(allow_none=True)
+    late = fields.Boolean()
+    arrived_at = fields.String(allow_none=True)
+    completed_at = fields.String(allow_none=True)
+    window_start = fields.String(allow_none=True)
+    window_end = fields.String(allow_none=True)
+
+
+class TrackingOut(StrictSchema):
+    order_id = fields.String()
+    status = fields.String()
+    version = fields.Integer(metadata={"description": "Increases with every change; the SSE event id."})
+    stops = fields.List(fields.Nested(TrackingStopOut))
+    location = fields.Nested(LocationOut, allow_none=True,
+                             metadata={"description": "Under the customer's sharing level; null when not shared."})
+
+
+class PublicStopOut(StrictSchema):
+    type = fields.String()
+    status = fields.String()
+    eta = fields.String(allow_none=True)
+    late = fields.Boolean()
+    arrived_at = fields.String(allow_none=True)
+    completed_at = fields.String(allow_none=True)
+
+
+class PublicTrackingOut(StrictSchema):
+    status = fields.String()
+    version = fields.Integer()
+    stops = fields.List(fields.Nested(PublicStopOut))
+    location = fields.Nested(LocationOut, allow_none=True)
+
+
+class TrackingLinkOut(StrictSchema):
+    id = fields.String()
+    order_id = fields.String()
+    label = fields.String(allow_none=True)
+    created_at = fields.String()
+    created_by_role = fields.String()
+    revoked_at = fields.String(allow_none=True)
+    expires_at = fields.String(allow_none=True)
+    last_opened_at = fields.String(allow_none=True)
+    active = fields.Boolean()
+    token = fields.String(metadata={"description": "Shown once, when the link is made."})
+    url = fields.String(metadata={"description": "The public page; shown once."})
