@@ -55,11 +55,12 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
 
     from gateway.blueprints import (account, admin, auth, conversations, dispatch, health, imports,
-                                    me, meta, orders, places, rentals, sso)
+                                    me, meta, orders, places, rentals, sso, tracking)
 
     app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
+    app.register_blueprint(tracking.page)        # /t/<token>: the public tracking page
     for blp in (auth.blp, sso.blp, me.blp, account.blp, orders.blp, imports.blp, places.blp,
-                conversations.blp, rentals.blp, admin.blp, dispatch.blp, meta.blp):
+                conversations.blp, tracking.blp, rentals.blp, admin.blp, dispatch.blp, meta.blp):
         api.register_blueprint(blp)
 
     @app.before_request
@@ -79,7 +80,8 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Content-Security-Policy"] = (
-            DOCS_CSP if request.path.startswith("/api/docs") else API_CSP)
+            DOCS_CSP if request.path.startswith("/api/docs")
+            else tracking.PAGE_CSP if request.path.startswith("/t/") else API_CSP)
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if response.mimetype == "application/json":

@@ -1,16 +1,18 @@
 """gunicorn settings of the gateway, from the environment (services/common/config.py).
 
-gthread workers, each process keeping one RPC client shared by its threads, so a request costs
-one AMQP publish and one reply, never a new connection. gevent workers were measured too: ~5%
-more requests/s on the RPC routes, but under a saturated CPU their scheduling let some
-keep-alive connections wait over a second (p99 of /healthz 1.1 s with timeouts, against 77 ms
-here with gthread), so they were not kept."""
+gevent workers, each process keeping one RPC client shared by its greenlets, so a request costs
+one AMQP publish and one reply, never a new connection. gevent rather than gthread because of
+the live streams (SSE): a gthread worker holds one of its few threads for the whole life of a
+stream, so a handful of watchers would take a worker away from every other request; a gevent
+worker holds a greenlet, and serves up to GATEWAY_CONNECTIONS at once. (gthread was measured
+~5% slower on the RPC routes; under a saturated CPU gevent lets some keep-alive connections
+wait longer, which the tracking bench's latency figures include.)"""
 from services.common.config import env, env_int
 
 bind = env("GATEWAY_BIND")
 workers = env_int("GATEWAY_WORKERS")
-worker_class = "gthread"
-threads = env_int("GATEWAY_THREADS")
+worker_class = "gevent"
+worker_connections = env_int("GATEWAY_CONNECTIONS")
 timeout = 60
 graceful_timeout = 20
 keepalive = 30
@@ -23,5 +25,5 @@ errorlog = "-"
 loglevel = env("LOG_LEVEL").lower()
 proc_name = "portal-gateway"
 
-# The RPC client is made on first use in each worker (gateway.rpc.client checks the pid), so
-# nothing AMQP crosses the fork.
+# The RPC client and the live-update hub are made on first use in each worker (they check the
+# pid), so nothing AMQP crosses the fork.

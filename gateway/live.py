@@ -1,0 +1,170 @@
+"""Server-Sent Events: the live views the tracking service publishes on ``tracking.live``,
+handed to the streams of this gateway process.
+
+One consumer per process (not per stream): an exclusive queue bound to ``order.#``; each message
+goes to the streams watching its order. The tracking service only publishes orders someone
+watches, and each stream renews its watch while it lasts.
+
+The gateway runs gevent workers, so a stream is a greenlet waiting on its queue, not a thread:
+the number of watchers is bounded by ``GATEWAY_CONNECTIONS`` per worker, not by threads."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from typing import Callable, Iterator
+
+from kombu import Connection, Exchange, Queue
+
+from services.common.config import env, env_int
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "tracking.live"
+FINAL = ("delivered", "failed", "cancelled")
+SUBSCRIBER_BACKLOG = 64
+
+
+class Hub:
+    def __init__(self, amqp_uri: str | None = None):
+        self.amqp_uri = amqp_uri or env("AMQP_URI")
+        self._subscribers: dict[str, set[queue.Queue]] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._consume, name="live-updates", daemon=True)
+        self._thread.start()
+
+    def subscribe(self, order_id: str) -> queue.Queue:
+        inbox: queue.Queue = queue.Queue(maxsize=SUBSCRIBER_BACKLOG)
+        with self._lock:
+            self._subscribers.setdefault(order_id, set()).add(inbox)
+        return inbox
+
+    def unsubscribe(self, order_id: str, inbox: queue.Queue) -> None:
+        with self._lock:
+            found = self._subscribers.get(order_id)
+            if found is not None:
+                found.discard(inbox)
+                if not found:
+                    del self._subscribers[order_id]
+
+    def watchers(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subscribers.values())
+
+    def _deliver(self, body, message) -> None:
+        try:
+            update = json.loads(body) if isinstance(body, (bytes, str)) else body
+            order_id = update["order_id"]
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._lock:
+            inboxes = list(self._subscribers.get(order_id, ()))
+        for inbox in inboxes:
+            try:
+                inbox.put_nowait(update)
+            except queue.Full:
+                # A stream that cannot keep up only needs the newest view: drop the oldest.
+                try:
+                    inbox.get_nowait()
+                    inbox.put_nowait(update)
+                except (queue.Empty, queue.Full):
+                    pass
+
+    def _consume(self) -> None:
+        backoff = 0.5
+        name = f"gateway.live-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        while not self._stopping:
+            try:
+                with Connection(self.amqp_uri, heartbeat=30, connect_timeout=10) as conn:
+                    channel = conn.channel()
+                    exchange = Exchange(EXCHANGE, type="topic", durable=True)
+                    inbox = Queue(name, exchange=exchange, routing_key="order.#", exclusive=True,
+                                  auto_delete=True, durable=False)(channel)
+                    exchange(channel).declare()
+                    inbox.declare()
+                    channel.basic_consume(inbox.name, no_ack=True,
+                                          callback=lambda m: self._deliver(m.body, m))
+                    self.ready.set()
+                    backoff = 0.5
+                    while not self._stopping:
+                        try:
+                            conn.drain_events(timeout=1)
+                        except socket.timeout:
+                            conn.heartbeat_check()
+            except Exception as exc:
+                self.ready.clear()
+                if self._stopping:
+                    return
+                log.warning("live updates lost the broker (%s); reconnecting", exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+
+
+_hub: Hub | None = None
+_hub_pid: int | None = None
+_hub_lock = threading.Lock()
+
+
+def hub() -> Hub:
+    """The process's hub, made on first use (after gunicorn forked the worker)."""
+    global _hub, _hub_pid
+    if _hub is None or _hub_pid != os.getpid():
+        with _hub_lock:
+            if _hub is None or _hub_pid != os.getpid():
+                _hub, _hub_pid = Hub(), os.getpid()
+                _hub.ready.wait(5)
+    return _hub
+
+
+def _event(view: dict) -> str:
+    return f"id: {view['version']}\nevent: tracking\ndata: {json.dumps(view, separators=(',', ':'))}\n\n"
+
+
+def last_event_id(header: str | None) -> int:
+    try:
+        return int(header) if header else -1
+    except ValueError:
+        return -1
+
+
+def events(order_id: str, first: dict, renew: Callable[[], dict], pick: str, last_seen: int) -> Iterator[str]:
+    """The stream of one order: its view now (unless the client has it: ``Last-Event-ID``),
+    then each newer view, keep-alive comments while idle, and an ``end`` event after the order
+    was delivered, failed or cancelled. ``renew`` re-reads the view and renews the watch;
+    ``pick`` is the form of the live update this stream shows (``view`` or ``public``)."""
+    inbox = hub().subscribe(order_id)
+    keepalive = env_int("STREAM_KEEPALIVE_SECONDS")
+    renew_every = env_int("TRACKING_WATCH_SECONDS") / 2
+    sent = last_seen
+    try:
+        yield "retry: 2000\n\n"
+        view = first
+        next_renew = time.monotonic() + renew_every
+        while True:
+            if view is not None and view["version"] > sent:
+                yield _event(view)
+                sent = view["version"]
+            if view is not None and view["status"] in FINAL:
+                yield "event: end\ndata: {}\n\n"
+                return
+            view = None
+            try:
+                view = inbox.get(timeout=max(0.1, min(keepalive, next_renew - time.monotonic())))[pick]
+            except queue.Empty:
+                pass
+            if time.monotonic() >= next_renew:      # also while updates flow: the watch must not lapse
+                fresh = renew()
+                next_renew = time.monotonic() + renew_every
+                if view is None or fresh["version"] > view["version"]:
+                    view = fresh
+            elif view is None:
+                yield ": keep-alive\n\n"
+    finally:
+        hub().unsubscribe(order_id, inbox)
