@@ -152,6 +152,14 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def upsert_insert(session: Session):
+    """The dialect's ``insert`` (PostgreSQL or SQLite), whose ``on_conflict_do_*`` make an
+    upsert: for rows that concurrent workers may create at once."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
 def _outbox_row(envelope: dict[str, Any]) -> dict[str, Any]:
     return {"event_id": envelope["id"], "type": envelope["type"], "body": json.dumps(envelope),
             "correlation_id": envelope["correlation_id"]}

@@ -9,10 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, upsert_insert
 from services.orders.models import OrderCount
 
 _PENDING = "_order_count_changes"
@@ -35,7 +32,7 @@ def moved(uow: UnitOfWork, customer_id: str, before: str | None, after: str) -> 
 
 def _write(uow: UnitOfWork, pending: Counter) -> None:
     session = uow.session
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     for (customer_id, status), delta in sorted(pending.items()):
         if delta:
             statement = insert(OrderCount).values(customer_id=customer_id, status=status, n=delta)

@@ -107,7 +107,7 @@ def update_route(uow: UnitOfWork, caller: CallerContext, route_id: str, data: di
         setattr(route, name, value)
     if "driver_id" in data:   # tracking must learn who now serves these orders
         for order in uow.session.scalars(select(Order).where(Order.route_id == route.id)):
-            _announce(uow, order, route)
+            announce(uow, order, route)
     return route_view(uow.session, route)
 
 
@@ -120,7 +120,8 @@ def _on_route(order: Order, route: Route) -> dict:
                       for s in order.stops]}
 
 
-def _announce(uow: UnitOfWork, order: Order, route: Route) -> None:
+def announce(uow: UnitOfWork, order: Order, route: Route) -> None:
+    """Tell tracking again who serves the order and its stops (a new driver, new windows)."""
     uow.emit("order.scheduled", status.event_data(order, **_on_route(order, route)),
              customer_id=order.customer_id)
 

@@ -8,11 +8,11 @@ from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, PortalError, ValidationFailed
 from services.common.schemas import dump
-from services.orders import status
+from services.orders import dispatch, status
 from services.orders.booking import get_scoped, summarise
 from services.orders.listing import paged, summary_row
 from services.orders.scoping import owned
-from services.orders.models import Order, RescheduleRequest, StatusChange
+from services.orders.models import Order, RescheduleRequest, Route, StatusChange
 from services.orders.schemas import OrderOut, RescheduleOut
 
 
@@ -130,6 +130,8 @@ def decide_reschedule(uow: UnitOfWork, caller: CallerContext, request_id: str, a
             stop.window_start, stop.window_end = req.window_start, req.window_end
         summarise(order)
         order.updated_at = utcnow()
+        if order.route_id:      # tracking's ETAs and lateness follow the new window
+            dispatch.announce(uow, order, uow.session.get(Route, order.route_id))
     req.status = "accepted" if accept else "declined"
     req.decided_at, req.decided_by, req.reason = utcnow(), caller.user_id, reason
     uow.emit("reschedule.decided", {"request_id": req.id, "order_id": order.id, "status": req.status},

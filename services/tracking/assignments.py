@@ -10,9 +10,9 @@ import time
 from datetime import datetime
 
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from services.common.db import upsert_insert
 from services.common.events import typed_data
 from services.tracking.models import FINISHED, CustomerSharing, DriverPlan, TrackedOrder, TrackedStop
 
@@ -27,17 +27,13 @@ def next_version(current: int | None) -> int:
     return max((current or 0) + 1, now_us())
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
-
 def bump_plans(session: Session, *driver_ids: str | None) -> None:
     """Tell the ingest workers these drivers' stops changed. An upsert, because several
     handlers and workers may bump one driver at once."""
     drivers = sorted({d for d in driver_ids if d})
     if not drivers:
         return
-    stmt = _insert(session)(DriverPlan)
+    stmt = upsert_insert(session)(DriverPlan)
     version = now_us()
     session.execute(stmt.on_conflict_do_update(
         index_elements=["driver_id"],
@@ -63,7 +59,7 @@ def apply_order_event(session: Session, event: dict) -> TrackedOrder:
     occurred_at = datetime.fromisoformat(event["occurred_at"])
     # Create-if-missing without a race between concurrent handlers, then lock the row: the
     # events of one order are applied one at a time.
-    session.execute(_insert(session)(TrackedOrder).values(
+    session.execute(upsert_insert(session)(TrackedOrder).values(
         order_id=data["order_id"], customer_id=event["customer_id"], status=data["status"],
         version=0).on_conflict_do_nothing())
     order = session.scalar(select(TrackedOrder).where(TrackedOrder.order_id == data["order_id"])

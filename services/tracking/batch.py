@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.common.blobs import blob_store
 from services.common.config import env, env_float
-from services.common.db import UnitOfWork
+from services.common.db import UnitOfWork, upsert_insert
 from services.tracking import assignments, eta, views
 from services.tracking.driver_auth import CredentialCache
 from services.tracking.models import (IN_TRANSIT, OPEN_STOP, CustomerSharing, DriverPlan, LatestPosition,
@@ -70,10 +69,6 @@ class Plan:
     @property
     def serving_customer_id(self) -> str | None:
         return self.stops[0].customer_id if self.stops else None
-
-
-def _insert(session: Session):
-    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)
 
 
 class Batcher:
@@ -209,7 +204,7 @@ class Batcher:
         """History rows, and the newest position of each driver (only if newer than stored)."""
         if not locations:
             return {}
-        insert = _insert(session)
+        insert = upsert_insert(session)
         rows = [{"driver_id": p.driver_id, "recorded_at": p.recorded_at, "lat": p.lat, "lng": p.lng,
                  "speed_mps": p.speed_mps, "heading": p.heading, "accuracy_m": p.accuracy_m} for p in locations]
         session.execute(insert(PositionRecord).on_conflict_do_nothing(), rows)
@@ -242,7 +237,7 @@ class Batcher:
     def _keep_latest(session: Session, positions: list[LatestPosition]) -> None:
         if not positions:
             return
-        stmt = _insert(session)(LatestPosition)
+        stmt = upsert_insert(session)(LatestPosition)
         columns = ("lat", "lng", "speed_mps", "heading", "accuracy_m", "recorded_at", "received_at",
                    "learned_mps", "etas")
         # Two workers may race on one driver: the newest report wins, whichever commits last
@@ -283,7 +278,7 @@ class Batcher:
         for _, reason, detail in rejected:
             counts[reason] = (counts.get(reason, (0, ""))[0] + 1, detail)
             log.warning("driver message rejected (%s): %s", reason, detail)
-        insert = _insert(session)
+        insert = upsert_insert(session)
         for reason, (n, detail) in counts.items():
             stmt = insert(Rejection).values(reason=reason, count=n, last_at=now, last_detail=detail[:500])
             session.execute(stmt.on_conflict_do_update(index_elements=["reason"], set_={

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.config import env_int
-from services.common.db import utcnow
+from services.common.db import upsert_insert, utcnow
 from services.tracking import views
 from services.tracking.models import Watch
 
@@ -37,9 +37,9 @@ def message(seen: views.Seen) -> bytes:
 
 def watch(session: Session, order_id: str) -> None:
     """Someone streams this order: keep it watched for TRACKING_WATCH_SECONDS (streams renew)."""
-    row = session.get(Watch, order_id) or Watch(order_id=order_id)
-    row.expires_at = utcnow() + timedelta(seconds=env_int("TRACKING_WATCH_SECONDS"))
-    session.add(row)
+    expires_at = utcnow() + timedelta(seconds=env_int("TRACKING_WATCH_SECONDS"))
+    stmt = upsert_insert(session)(Watch).values(order_id=order_id, expires_at=expires_at)
+    session.execute(stmt.on_conflict_do_update(index_elements=["order_id"], set_={"expires_at": expires_at}))
 
 
 def watched(session: Session, order_ids=None) -> set[str]:

@@ -288,6 +288,19 @@ def test_reschedule_request_and_the_operators_answer(factory):
         call(factory, alice, "decide_reschedule", req["id"], {"accept": False})
 
 
+def test_a_rescheduled_order_on_a_route_tells_tracking_its_new_window(factory):
+    alice = customer(factory)
+    order = call(factory, alice, "create_order", delivery(submit=True))
+    _driver(factory, "drv-w")
+    route = call(factory, OPERATOR, "create_route", {"name": "W", "day": "2026-12-01", "driver_id": "drv-w"})
+    call(factory, DISPATCH, "schedule_orders", route["id"], {"order_ids": [order["id"]]})
+    req = call(factory, alice, "request_reschedule", order["id"], {
+        "window_start": "2026-12-04T08:00:00+00:00", "window_end": "2026-12-04T09:00:00+00:00"})
+    call(factory, DISPATCH, "decide_reschedule", req["id"], {"accept": True})
+    announced = [e["data"] for e in events(factory, "order.scheduled") if e["data"]["order_id"] == order["id"]]
+    assert len(announced) == 2 and announced[-1]["stops"][1]["window_start"].startswith("2026-12-04T08:00")
+
+
 def test_conversations_about_an_order_and_support(factory):
     alice = customer(factory)
     order = call(factory, alice, "create_order", delivery())
