@@ -98,7 +98,14 @@ def _number(body: dict, name: str, low: float, high: float, required: bool = Fal
     return float(value)
 
 
-def _moment(value: Any, name: str, now: datetime) -> datetime:
+def time_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The oldest and the newest timestamp a report may carry (reports buffered offline; clock
+    skew), read once per batch."""
+    return (now - timedelta(hours=env_int("TRACKING_MAX_AGE_HOURS")),
+            now + timedelta(seconds=env_int("TRACKING_MAX_SKEW_SECONDS")))
+
+
+def _moment(value: Any, name: str, bounds: tuple[datetime, datetime]) -> datetime:
     if not isinstance(value, str):
         raise Rejected("invalid", f"{name} is missing or not a string")
     try:
@@ -108,14 +115,14 @@ def _moment(value: Any, name: str, now: datetime) -> datetime:
     if when.tzinfo is None:
         raise Rejected("invalid", f"{name} has no UTC offset")
     when = when.astimezone(timezone.utc)
-    if when > now + timedelta(seconds=env_int("TRACKING_MAX_SKEW_SECONDS")):
+    if when > bounds[1]:
         raise Rejected("future_timestamp", f"{name}={value}")
-    if when < now - timedelta(hours=env_int("TRACKING_MAX_AGE_HOURS")):
+    if when < bounds[0]:
         raise Rejected("stale_timestamp", f"{name}={value}")
     return when
 
 
-def read_location(driver_id: str, raw: bytes, now: datetime) -> Location:
+def read_location(driver_id: str, raw: bytes, bounds: tuple[datetime, datetime]) -> Location:
     body = _body(raw)
     return Location(driver_id=driver_id,
                     lat=_number(body, "lat", -90, 90, required=True),
@@ -123,7 +130,7 @@ def read_location(driver_id: str, raw: bytes, now: datetime) -> Location:
                     speed_mps=_number(body, "speed_mps", 0, 150),
                     heading=_number(body, "heading", 0, 360),
                     accuracy_m=_number(body, "accuracy_m", 0, 100_000),
-                    recorded_at=_moment(body.get("recorded_at"), "recorded_at", now))
+                    recorded_at=_moment(body.get("recorded_at"), "recorded_at", bounds))
 
 
 def _image(part: dict | None, what: str) -> tuple[str, bytes] | None:
@@ -138,13 +145,13 @@ def _image(part: dict | None, what: str) -> tuple[str, bytes] | None:
     return part["content_type"], data
 
 
-def read_stop(driver_id: str, raw: bytes, now: datetime) -> StopReport:
+def read_stop(driver_id: str, raw: bytes, bounds: tuple[datetime, datetime]) -> StopReport:
     body = _body(raw)
     try:
         data = instance(StopReportIn).load(body)
     except ValidationError as exc:
         raise Rejected("invalid", json.dumps(exc.messages)[:300]) from None
-    at = _moment(body["at"], "at", now) if body.get("at") else now
+    at = _moment(body["at"], "at", bounds) if body.get("at") else datetime.now(timezone.utc)
     pod = data.get("pod") or {}
     return StopReport(driver_id=driver_id, order_id=data["order_id"], stop_id=data["stop_id"],
                       status=data["status"], at=at, reason=data.get("reason"),
