@@ -331,7 +331,10 @@ def hold_streams(platform: Platform, token: str, fleet: list[dict], count: int) 
         requests.get(platform.base + "/healthz", timeout=10)
         probe.append((time.perf_counter() - t) * 1000)
     platform.run("ingest-streams", "-m", "services.tracking.ingest")
-    time.sleep(2)
+    deadline = time.monotonic() + 120
+    while depth(platform.amqp_uri, INGEST_QUEUE) and time.monotonic() < deadline:
+        time.sleep(0.2)                     # what an earlier run left queued is stored first
+    time.sleep(1)
     from services.tracking.driver import DriverClient, DriverLink
 
     link = DriverLink(platform.amqp_uri, connection_name="bench-marker")

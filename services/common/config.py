@@ -75,6 +75,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKING_RETENTION_DAYS", "30", "Days of position history kept; older positions are deleted."),
     Var("TRACKING_LINK_HOURS", "72", "Hours a tracking link keeps working after its order was delivered, failed or cancelled."),
     Var("TRACKING_ETA_THRESHOLD_SECONDS", "120", "An ETA that moves more than this (or a stop turning late) is announced with `stop.eta_changed`."),
+    Var("TRACKING_ETA_MIN_INTERVAL_SECONDS", "60", "At most one `stop.eta_changed` per stop in this time (a stop turning late is announced at once)."),
     Var("TRACKING_SERVICE_MINUTES", "5", "Minutes a driver is expected to spend at each stop (ETAs)."),
     Var("TRACKING_DEFAULT_SPEED_KMH", "40", "A driver's speed for ETAs until its own speed is learned."),
     Var("TRACKING_ROAD_FACTOR", "1.3", "Road distance over great-circle distance (ETAs without a routing engine)."),

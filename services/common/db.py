@@ -147,6 +147,9 @@ def make_engine(url: str) -> Engine:
         # A connection PostgreSQL dropped fails one statement; SQLAlchemy then invalidates
         # the whole pool, and the caller's retry gets a fresh connection.
         pool_recycle=1800,
+        # Several rows updated with one statement and many parameter sets go in pages
+        # (psycopg2's execute_batch), not one round trip each.
+        executemany_mode="values_plus_batch",
         connect_args={"options": f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS')}",
                       "connect_timeout": 10},
     )

@@ -9,8 +9,8 @@ In one transaction per batch:
   driver's newest moves ``latest_positions`` only if it is newer than what is there, so a late
   or out-of-order report never moves a driver back in time;
 - each driver's ETAs are recomputed from its newest position; a move beyond
-  ``TRACKING_ETA_THRESHOLD_SECONDS`` (or a stop becoming late) is written and announced with
-  ``stop.eta_changed``; smaller moves live only in memory, for the live views;
+  ``TRACKING_ETA_THRESHOLD_SECONDS`` (at most once per ``TRACKING_ETA_MIN_INTERVAL_SECONDS``),
+  or a stop becoming late, is written and announced with ``stop.eta_changed``; smaller moves live only in memory, for the live views;
 - stop reports update the stop; a completion stores the proof of delivery in the blob store
   and announces ``stop.completed`` (once: a repeat finds the stop already closed).
 Afterwards the worker publishes a live view of every watched order the batch touched."""
@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.common.blobs import blob_store
@@ -60,6 +60,7 @@ class PlanStop:
     eta: datetime | None
     late: bool
     announced: datetime | None
+    announced_at: datetime | None
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Batcher:
         self.model = model or eta.travel_model(env("TRACKING_ROUTING"), road_factor=env_float("TRACKING_ROAD_FACTOR"))
         self.plans: dict[str, Plan] = {}
         self.threshold = env_float("TRACKING_ETA_THRESHOLD_SECONDS")
+        self.interval = env_float("TRACKING_ETA_MIN_INTERVAL_SECONDS")
         self.service_s = env_float("TRACKING_SERVICE_MINUTES") * 60
         self.default_mps = env_float("TRACKING_DEFAULT_SPEED_KMH") / 3.6
 
@@ -127,7 +129,7 @@ class Batcher:
                 stop.stop_id, stop.order_id, stop.customer_id,
                 eta.PlannedStop(stop.stop_id, stop.lat, stop.lng, stop.window_start, stop.window_end,
                                 self.service_s, stop.arrived_at if stop.status == "arrived" else None),
-                stop.eta, stop.late, stop.eta_announced))
+                stop.eta, stop.late, stop.eta_announced, stop.eta_announced_at))
 
     # --- the batch -----------------------------------------------------------------------------
     def process(self, uow: UnitOfWork, batch: list[Incoming], now: datetime, watched: set[str]) -> Outcome:
@@ -260,19 +262,25 @@ class Batcher:
                                  [s.planned for s in plan.stops], position.learned_mps or self.default_mps,
                                  self.model, now)
         position.etas = {e.stop_id: [e.eta.isoformat() if e.eta else None, e.late] for e in estimates}
-        events = []
+        events, changed = [], []
         for stop, estimate in zip(plan.stops, estimates):
-            announce = (eta.eta_moved(stop.announced, estimate.eta, self.threshold)
-                        or estimate.late != stop.late)
             stop.eta = estimate.eta
-            if announce:
-                stop.late, stop.announced = estimate.late, estimate.eta
-                session.execute(update(TrackedStop).where(TrackedStop.stop_id == stop.stop_id)
-                                .values(eta=estimate.eta, late=estimate.late, eta_announced=estimate.eta))
-                events.append(("stop.eta_changed", {
-                    "order_id": stop.order_id, "stop_id": stop.stop_id,
-                    "eta": estimate.eta.isoformat() if estimate.eta else None, "late": estimate.late},
-                    stop.customer_id))
+            # A new ETA is news when it moved past the threshold, at most once per interval per
+            # stop (a driver's learned speed settling would otherwise announce every batch);
+            # a stop turning late (or back) is news at once.
+            due = stop.announced_at is None or (now - stop.announced_at).total_seconds() >= self.interval
+            if estimate.late == stop.late and not (due and eta.eta_moved(stop.announced, estimate.eta, self.threshold)):
+                continue
+            stop.late, stop.announced, stop.announced_at = estimate.late, estimate.eta, now
+            changed.append({"b_stop_id": stop.stop_id, "b_eta": estimate.eta, "b_late": estimate.late, "b_at": now})
+            events.append(("stop.eta_changed", {
+                "order_id": stop.order_id, "stop_id": stop.stop_id,
+                "eta": estimate.eta.isoformat() if estimate.eta else None, "late": estimate.late}, stop.customer_id))
+        if changed:
+            table = TrackedStop.__table__
+            session.execute(update(table).where(table.c.stop_id == bindparam("b_stop_id")).values(
+                eta=bindparam("b_eta"), late=bindparam("b_late"), eta_announced=bindparam("b_eta"),
+                eta_announced_at=bindparam("b_at")), changed)
         return events
 
     def _count_rejections(self, session: Session, rejected: list[tuple[int, str, str]], now: datetime) -> None:

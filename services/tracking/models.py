@@ -84,8 +84,9 @@ class TrackedStop(Base):
     completed_at: Mapped[datetime | None]
     eta: Mapped[datetime | None]
     late: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The ETA last announced in ``stop.eta_changed`` (the threshold is measured from it).
+    # The ETA last announced in ``stop.eta_changed`` (the threshold is measured from it), and when.
     eta_announced: Mapped[datetime | None]
+    eta_announced_at: Mapped[datetime | None]
 
 
 class DriverPlan(Base):

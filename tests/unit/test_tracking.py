@@ -254,7 +254,11 @@ def test_etas_follow_the_route_and_a_big_move_is_announced(factory):
     run_batch(factory, b, [location(lat=51.5001, lng=-0.1, at=NOW + timedelta(seconds=2), tag=2)])
     assert len(outbox(factory, "stop.eta_changed")) == 2           # a few metres: not announced again
     run_batch(factory, b, [location(lat=51.20, lng=-0.1, at=NOW + timedelta(seconds=4), tag=3)])
-    assert len(outbox(factory, "stop.eta_changed")) == 4           # 30 km back: both moved
+    assert len(outbox(factory, "stop.eta_changed")) == 2           # 30 km back, but within the minute
+    assert view(factory, OPERATOR, "o1")["stops"][0]["eta"] > stops[0]["eta"]   # reads show it at once
+    b.interval = 0                                                  # (TRACKING_ETA_MIN_INTERVAL_SECONDS)
+    run_batch(factory, b, [location(lat=51.10, lng=-0.1, at=NOW + timedelta(seconds=6), tag=4)])
+    assert len(outbox(factory, "stop.eta_changed")) == 4           # both moved: announced
 
 
 def test_a_completed_stop_keeps_its_proof_and_is_announced_once(factory, tmp_path, monkeypatch):

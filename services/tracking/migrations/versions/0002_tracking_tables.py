@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-02 17:39:28.565632
+Create Date: 2026-12-02 18:26:29.297844
 
 """
 from typing import Sequence, Union
@@ -111,6 +111,7 @@ def upgrade() -> None:
     sa.Column('eta', services.common.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('late', sa.Boolean(), nullable=False),
     sa.Column('eta_announced', services.common.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('eta_announced_at', services.common.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['tracked_orders.order_id'], name=op.f('fk_tracked_stops_order_id_tracked_orders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('stop_id', name=op.f('pk_tracked_stops'))
     )
