@@ -264,8 +264,12 @@ def watch(base: str, token: str, order_id: str, latencies: list[float], stop: th
             if line.startswith(b"data:"):
                 view = json.loads(line[5:])
                 if view.get("location"):
+                    now = time.time()
                     recorded = datetime.fromisoformat(view["location"]["recorded_at"]).timestamp()
-                    latencies.append((time.time() - recorded) * 1000)
+                    # A view's version is the microsecond its batch was taken in hand: it splits
+                    # the whole into "until the ingest worker had it" and "from there to here".
+                    latencies.append(((now - recorded) * 1000, (view["version"] / 1e6 - recorded) * 1000,
+                                      (now - view["version"] / 1e6) * 1000))
 
 
 def publish_to_screen(platform: Platform, engine, token: str, fleet: list[dict], rate: int, seconds: float,
@@ -291,12 +295,12 @@ def publish_to_screen(platform: Platform, engine, token: str, fleet: list[dict],
     time.sleep(2)
     stop.set()
     platform.stop_process("ingest-live")
-    ordered = sorted(latencies)
-
-    def pct(p: float) -> float | None:
+    def pct(part: int, p: float) -> float | None:
+        ordered = sorted(sample[part] for sample in latencies)
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else None
 
-    return {"events": len(ordered), "p50": pct(0.50), "p99": pct(0.99), "sent_rate": rate,
+    return {"events": len(latencies), "p50": pct(0, 0.50), "p99": pct(0, 0.99), "sent_rate": rate,
+            "to_ingest": (pct(1, 0.50), pct(1, 0.99)), "to_screen": (pct(2, 0.50), pct(2, 0.99)),
             "stored_rate": stored_during / sent_for, "backlog": backlog}
 
 
@@ -409,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         live = publish_to_screen(platform, engine, token, fleet, args.rate, args.seconds, args.watchers)
         print(f"\npublish to screen at {live['sent_rate']:,}/s for {args.seconds:.0f} s, {args.watchers} watchers: "
               f"{live['events']} events, p50 {live['p50'] or 0:.0f} ms, p99 {live['p99'] or 0:.0f} ms; "
-              f"stored {live['stored_rate']:,.0f}/s, {live['backlog']:,} left queued at the end", flush=True)
+              f"stored {live['stored_rate']:,.0f}/s, {live['backlog']:,} left queued at the end\n"
+              f"  of which: sent -> taken by the ingest worker p50 {live['to_ingest'][0] or 0:.0f} / p99 "
+              f"{live['to_ingest'][1] or 0:.0f} ms; taken -> on screen p50 {live['to_screen'][0] or 0:.0f} / p99 "
+              f"{live['to_screen'][1] or 0:.0f} ms", flush=True)
         held = hold_streams(platform, token, fleet, streams) if streams else None
         if held:
             print(f"streams held by one gateway worker: {held['streams']:,} open ({held['refused']} refused while "

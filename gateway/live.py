@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from kombu import Connection, Exchange, Queue
 
+from gateway.per_process import PerProcess
 from services.common.config import env, env_int
 
 log = logging.getLogger(__name__)
@@ -107,20 +108,18 @@ class Hub:
                 backoff = min(backoff * 2, 5)
 
 
-_hub: Hub | None = None
-_hub_pid: int | None = None
-_hub_lock = threading.Lock()
+def _ready_hub() -> Hub:
+    made = Hub()
+    made.ready.wait(5)
+    return made
+
+
+_hub: PerProcess[Hub] = PerProcess(_ready_hub)
 
 
 def hub() -> Hub:
     """The process's hub, made on first use (after gunicorn forked the worker)."""
-    global _hub, _hub_pid
-    if _hub is None or _hub_pid != os.getpid():
-        with _hub_lock:
-            if _hub is None or _hub_pid != os.getpid():
-                _hub, _hub_pid = Hub(), os.getpid()
-                _hub.ready.wait(5)
-    return _hub
+    return _hub.get()
 
 
 def _event(view: dict) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import Any
 import amqp
 from kombu import Connection, Exchange, Queue
 
+from gateway.per_process import PerProcess
 from services.common import caller as caller_ctx
 from services.common.caller import CallerContext
 from services.common.broker import release_quietly
@@ -188,26 +188,18 @@ class RpcClient:
             self._drop_publisher()
 
 
-_client: RpcClient | None = None
-_client_pid: int | None = None
-_client_lock = threading.Lock()
+_client: PerProcess[RpcClient] = PerProcess(RpcClient)
 
 
 def client() -> RpcClient:
     """The process's client, made on first use (after gunicorn forked the worker)."""
-    global _client, _client_pid
-    if _client is None or _client_pid != os.getpid():
-        with _client_lock:
-            if _client is None or _client_pid != os.getpid():
-                _client, _client_pid = RpcClient(), os.getpid()
-    return _client
+    return _client.get()
 
 
 def reset_client() -> None:
-    global _client
-    if _client is not None:
-        _client.close()
-    _client = None
+    old = _client.forget()
+    if old is not None:
+        old.close()
 
 
 __all__ = ["RpcClient", "PendingReply", "RemoteError", "client", "reset_client", "PortalError"]

@@ -84,7 +84,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("TRACKING_MAX_AGE_HOURS", "24", "How old a driver's timestamp may be (reports buffered offline) before the message is refused."),
     Var("TRACKING_CREDENTIAL_CACHE_SECONDS", "60", "How long the ingest worker trusts a driver credential identity confirmed (or refused)."),
     Var("TRACKING_INGEST_BATCH", "1000", "Most driver messages stored in one transaction."),
-    Var("TRACKING_INGEST_WAIT_MS", "50", "How long a batch waits to fill before it is stored anyway."),
+    Var("TRACKING_INGEST_WAIT_MS", "20", "How long a batch waits to fill before it is stored anyway (latency against transactions per second)."),
     Var("TRACKING_WATCH_SECONDS", "60", "How long an SSE stream's interest in an order lasts without renewal."),
     Var("STREAM_KEEPALIVE_SECONDS", "15", "Seconds between keep-alive comments on an idle SSE stream."),
     Var("ACCESS_LOG", "1", "`1`: the gateway logs every request (method, path, status, ms, request id)."),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.common.caller import DRIVER, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import NotFound, Unauthenticated
+from services.common.errors import NotFound, Unauthenticated, ValidationFailed
 from services.identity import audit, one_time
 from services.identity.models import Driver
 
@@ -80,6 +80,24 @@ def update(uow: UnitOfWork, caller: CallerContext, driver_id: str, fields: dict)
 def listing(session: Session, caller: CallerContext) -> list[dict]:
     caller.require_operator()
     return [public(d) for d in session.scalars(select(Driver).order_by(Driver.name))]
+
+
+MAX_CREDENTIALS_PER_CALL = 1000
+
+
+def authenticate_many(session: Session, credentials: list) -> dict:
+    """``{credential: driver id or None}`` for many credentials in one query: the tracking
+    ingest worker asks for every driver of a batch it does not know yet at once."""
+    if not isinstance(credentials, list) or len(credentials) > MAX_CREDENTIALS_PER_CALL \
+            or not all(isinstance(c, str) and len(c) <= 200 for c in credentials):
+        raise ValidationFailed(f"Send a list of at most {MAX_CREDENTIALS_PER_CALL} credentials.")
+    by_hash = {one_time.digest(c): c for c in credentials}
+    found = {c: None for c in credentials}
+    if by_hash:
+        for driver_id, digest in session.execute(select(Driver.id, Driver.credential_hash).where(
+                Driver.credential_hash.in_(by_hash), Driver.is_active.is_(True))):
+            found[by_hash[digest]] = driver_id
+    return found
 
 
 def authenticate(session: Session, credential: str) -> dict:

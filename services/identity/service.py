@@ -201,6 +201,10 @@ class Service(PortalService):
         return drivers.authenticate(self.db.session, credential)
 
     @rpc
+    def authenticate_drivers(self, credentials: list) -> dict:
+        return drivers.authenticate_many(self.db.session, credentials)
+
+    @rpc
     def audit_log(self, args: dict | None = None) -> dict:
         data = load(AuditArgs, args or {})
         page, per_page = data.pop("page"), data.pop("per_page")

@@ -11,10 +11,7 @@ events of each batch go out through the same outbox relay the service uses."""
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
-from pathlib import Path
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import sessionmaker
@@ -23,6 +20,7 @@ from services.common.blobs import blob_store
 from services.common.config import database_url, env_float, env_int
 from services.common.db import UnitOfWork, make_engine, utcnow
 from services.common.errors import PortalError
+from services.common.worker import PlainWorker, serve
 from services.orders import imports, spreadsheet
 from services.orders.models import Base, Import
 
@@ -33,26 +31,21 @@ LEASE_SECONDS = 120
 MAX_ATTEMPTS = 3
 
 
-class Worker:
+class Worker(PlainWorker):
     def __init__(self, url: str | None = None, checkers: int | None = None):
+        super().__init__()
         self.engine = make_engine(url or database_url("orders"))
         self.factory = sessionmaker(self.engine, expire_on_commit=False)
-        self.stopping = False
         # Row checks (mapping + marshmallow) run in a process of their own while this one
         # writes the previous batch: on two cores that overlaps a third of the work.
         self.checkers = env_int("IMPORT_CHECK_PROCESSES") if checkers is None else checkers
         self.pool = None
-        self.liveness = Path(os.environ["PORTAL_LIVENESS_FILE"]) if os.environ.get("PORTAL_LIVENESS_FILE") else None
 
     def unit(self) -> UnitOfWork:
         # No relay here: the events of each batch wait in the outbox for the orders service's
         # relay (within OUTBOX_POLL_SECONDS), which runs in its own process, in parallel with
         # the next batch, instead of holding this one up (~0.2 ms an event).
         return UnitOfWork(self.factory, Base)
-
-    def beat(self) -> None:
-        if self.liveness:
-            self.liveness.touch()
 
     # --- claiming ----------------------------------------------------------------------------
     def claim(self) -> tuple[str, int] | None:
@@ -213,19 +206,7 @@ class Worker:
 
 
 def main() -> None:
-    from services.common.logs import configure_logging
-
-    configure_logging("orders-imports")
-    worker = Worker()
-
-    def stop(_signum, _frame):
-        worker.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("import worker started")
-    worker.run_forever()
-
+    serve("orders-imports", Worker)
 
 if __name__ == "__main__":
     main()

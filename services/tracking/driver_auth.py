@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import time
 from collections import OrderedDict
 from typing import Callable
@@ -18,12 +19,13 @@ from services.common.config import env, env_int
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 100_000
+CHUNK = 1000            # identity's most credentials per call
 REFUSED = ""
 
 
 def identity_lookup(amqp_uri: str | None = None, timeout: float = 5.0) -> Callable[[list[str]], dict[str, str | None]]:
-    """Ask identity by RPC (nameko's own standalone proxy) for each credential's driver."""
-    from nameko.exceptions import RemoteError
+    """Ask identity by RPC (nameko's own standalone proxy), one call for all the credentials a
+    batch does not know yet, in chunks of identity's limit."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     config = {"AMQP_URI": amqp_uri or env("AMQP_URI"), "serializer": "json"}
@@ -31,13 +33,8 @@ def identity_lookup(amqp_uri: str | None = None, timeout: float = 5.0) -> Callab
     def lookup(credentials: list[str]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
         with ClusterRpcProxy(config, timeout=timeout) as cluster:
-            for credential in credentials:
-                try:
-                    found[credential] = cluster.identity.authenticate_driver(credential)["user_id"]
-                except RemoteError as exc:
-                    if exc.exc_type != "Unauthenticated":
-                        raise
-                    found[credential] = None
+            for start in range(0, len(credentials), CHUNK):
+                found.update(cluster.identity.authenticate_drivers(credentials[start:start + CHUNK]))
         return found
 
     return lookup
@@ -67,7 +64,8 @@ class CredentialCache:
             for credential, driver_id in self.lookup(missing).items():
                 answer[credential] = driver_id
                 key = self._key(credential)
-                self._entries[key] = (driver_id or REFUSED, now + self.ttl)
+                # Spread the expiries, so a fleet met in one batch is not asked again all at once.
+                self._entries[key] = (driver_id or REFUSED, now + self.ttl * random.uniform(0.75, 1.0))
                 self._entries.move_to_end(key)
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)

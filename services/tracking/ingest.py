@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
-from pathlib import Path
 
 import pika
 from sqlalchemy.orm import sessionmaker
@@ -25,6 +23,7 @@ from services.common.config import database_url, env, env_int
 from services.common.db import UnitOfWork, make_engine, utcnow
 from services.common.topology import (DEAD_LETTER_EXCHANGE, DRIVER_EXCHANGE, INGEST_DEAD_QUEUE, INGEST_QUEUE,
                                       LIVE_EXCHANGE, ingest_queue_arguments)
+from services.common.worker import PlainWorker, serve
 from services.tracking import live
 from services.tracking.batch import Batcher, Incoming
 from services.tracking.driver_auth import CredentialCache, identity_lookup
@@ -47,23 +46,18 @@ def declare(channel) -> None:
         channel.queue_bind(INGEST_QUEUE, DRIVER_EXCHANGE, routing_key=key)
 
 
-class Worker:
+class Worker(PlainWorker):
     def __init__(self, url: str | None = None, amqp_uri: str | None = None, batcher: Batcher | None = None):
+        super().__init__()
         self.engine = make_engine(url or database_url("tracking"))
         self.factory = sessionmaker(self.engine, expire_on_commit=False)
         self.amqp_uri = amqp_uri or env("AMQP_URI")
         self.batcher = batcher or Batcher(CredentialCache(identity_lookup(self.amqp_uri)))
         self.batch_size = env_int("TRACKING_INGEST_BATCH")
         self.wait = env_int("TRACKING_INGEST_WAIT_MS") / 1000
-        self.stopping = False
-        self.liveness = Path(os.environ["PORTAL_LIVENESS_FILE"]) if os.environ.get("PORTAL_LIVENESS_FILE") else None
         self._watched: set[str] = set()
         self._watched_at = 0.0
         self.stored = self.rejected = 0
-
-    def beat(self) -> None:
-        if self.liveness:
-            self.liveness.touch()
 
     def watched(self) -> set[str]:
         if time.monotonic() - self._watched_at > WATCH_REFRESH_SECONDS:
@@ -159,18 +153,7 @@ class Worker:
 
 
 def main() -> None:
-    from services.common.logs import configure_logging
-
-    configure_logging("tracking-ingest")
-    worker = Worker()
-
-    def stop(_signum, _frame):
-        worker.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    worker.run_forever()
-
+    serve("tracking-ingest", Worker)
 
 if __name__ == "__main__":
     main()

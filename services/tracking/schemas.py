@@ -41,14 +41,17 @@ class LocationOut(StrictSchema):
     recorded_at = fields.String()
 
 
-class TrackingStopOut(StrictSchema):
-    id = fields.String()
+class PublicStopOut(StrictSchema):
     type = fields.String()
     status = fields.String()
     eta = fields.String(allow_none=True)
-    late = fields.Boolean()
+    late = fields.Boolean(metadata={"description": "The stop will miss its time window."})
     arrived_at = fields.String(allow_none=True)
     completed_at = fields.String(allow_none=True)
+
+
+class TrackingStopOut(PublicStopOut):
+    id = fields.String()
     window_start = fields.String(allow_none=True)
     window_end = fields.String(allow_none=True)
 
@@ -60,15 +63,6 @@ class TrackingOut(StrictSchema):
     stops = fields.List(fields.Nested(TrackingStopOut))
     location = fields.Nested(LocationOut, allow_none=True,
                              metadata={"description": "Under the customer's sharing level; null when not shared."})
-
-
-class PublicStopOut(StrictSchema):
-    type = fields.String()
-    status = fields.String()
-    eta = fields.String(allow_none=True)
-    late = fields.Boolean()
-    arrived_at = fields.String(allow_none=True)
-    completed_at = fields.String(allow_none=True)
 
 
 class PublicTrackingOut(StrictSchema):

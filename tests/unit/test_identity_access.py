@@ -297,9 +297,14 @@ def test_driver_credentials_are_shown_once_and_die_when_rotated_or_deactivated(f
     second = call(factory, admin, "rotate_driver_credential", created["id"])["credential"]
     with pytest.raises(Unauthenticated):
         call(factory, None, "authenticate_driver", first)
+    assert call(factory, None, "authenticate_drivers", [first, second, "drv_x_forged"]) == {
+        first: None, second: created["id"], "drv_x_forged": None}           # many at once (tracking)
+    with pytest.raises(ValidationFailed):
+        call(factory, None, "authenticate_drivers", ["drv_x"] * 1001)
     call(factory, admin, "update_driver", created["id"], {"is_active": False})
     with pytest.raises(Unauthenticated):
         call(factory, None, "authenticate_driver", second)
+    assert call(factory, None, "authenticate_drivers", [second]) == {second: None}
     with pytest.raises(Forbidden):
         call(factory, CallerContext(role="dispatcher", user_id="d"), "create_driver", {"name": "No"})
 

@@ -1,0 +1,39 @@
+"""What every plain worker process (not a nameko service: the import worker, the tracking
+ingest worker) shares: a stop on SIGTERM/SIGINT that lets the work in hand finish (its batch
+commits, its messages are acked) and the liveness file its supervisor watches
+(``services.common.run``)."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+
+class PlainWorker:
+    def __init__(self):
+        self.stopping = False
+        path = os.environ.get("PORTAL_LIVENESS_FILE")
+        self.liveness = Path(path) if path else None
+
+    def beat(self) -> None:
+        """I am alive: the supervisor restarts a worker whose file goes stale."""
+        if self.liveness:
+            self.liveness.touch()
+
+    def run_forever(self) -> None:
+        raise NotImplementedError
+
+
+def serve(name: str, make_worker) -> None:
+    """The ``main()`` of a worker process."""
+    from services.common.logs import configure_logging
+
+    configure_logging(name)
+    worker = make_worker()
+
+    def stop(_signum, _frame):
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run_forever()
