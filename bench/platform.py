@@ -120,8 +120,16 @@ class Platform:
         from services.common.config import SERVICES
         from services.common.migrations import drop_database
 
-        for name in list(self.procs):
-            self.stop_process(name)
+        for proc in self.procs.values():         # all at once, then wait: each stops gracefully
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for name, proc in list(self.procs.items()):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within 30 s; killed")
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.clear()
         for service in SERVICES:
             try:
                 drop_database(self.url(service))

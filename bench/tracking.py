@@ -215,22 +215,27 @@ def stored_rate(platform: Platform, engine, fleet: list[dict], count: int, worke
     if flow:
         time.sleep(3)                       # the workers are up and consuming
         publisher = spawn_sender(platform.amqp_uri, fleet, count, start)
+    # Drain: from the moment the workers start taking messages off the queue. Flow: from the
+    # first position stored (the sender's start-up is not the workers' time).
     first = None
     deadline = time.monotonic() + 600
     while True:
         now, stored = time.perf_counter(), stored_count(engine)
-        if first is None and stored > before:
-            first = (now, stored)
+        if first is None:
+            if not flow and depth(platform.amqp_uri, INGEST_QUEUE) < count:
+                first = (now, before)
+            elif flow and stored > before:
+                first = (now, stored)
         if stored >= target:
             break
         if time.monotonic() > deadline:
             raise PlatformError(f"only {stored - before} of {count} positions were stored in 10 minutes")
-        time.sleep(0.02)
+        time.sleep(0.01)
     if publisher:
         publisher.join()
     for n in range(workers):
         platform.stop_process(f"ingest-{n}")
-    return (target - first[1]) / max(1e-6, now - first[0])
+    return (target - first[1]) / max(1e-3, now - first[0])
 
 
 # --- 3. publish to screen -------------------------------------------------------------------------------

@@ -93,3 +93,15 @@ def test_the_benchmark_harness_runs_against_the_stack(stack):
     for route in ("healthz", "ping", "me"):
         assert f"\n{route} " in done.stdout
     assert "me/ping" in done.stdout
+
+
+def test_the_tracking_benchmark_runs_in_short(needs_postgres):
+    """Keeps bench/tracking.py working on a platform of its own (a few drivers, a few seconds);
+    its figures are printed, never asserted."""
+    done = subprocess.run([sys.executable, "-m", "bench.tracking", "--drivers", "4", "--messages", "800",
+                           "--rate", "200", "--seconds", "2", "--watchers", "2", "--streams", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for line in ("stored by 1 ingest worker", "stored by 2 ingest workers", "publish to screen",
+                 "streams held by one gateway worker: 20 open"):
+        assert line in done.stdout, done.stdout

@@ -5,6 +5,7 @@ nothing."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -91,6 +92,12 @@ class Stream:
         return [e["data"] for e in self.events if e.get("event") == "tracking"]
 
     def close(self):
+        # Shut the socket under the reader (closing the response from here while the reader
+        # is inside a read raises); the reader then sees the end of the stream and stops.
+        connection = getattr(self.response.raw, "connection", None)
+        if connection is not None and connection.sock is not None:
+            connection.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(10)
         self.response.close()
 
 
