@@ -25,7 +25,7 @@ ADMIN = ("bench-admin@operator.example", "bench admin password")
 
 
 class PlatformError(Exception):
-    pass
+    """The bench platform could not be set up or used; the message says why."""
 
 
 def _free_port() -> int:
@@ -133,10 +133,10 @@ class Platform:
         for service in SERVICES:
             try:
                 drop_database(self.url(service))
-            except Exception:
-                pass
+            except Exception as exc:     # cleaning up: say what is left behind, go on
+                print(f"could not drop {self.url(service)}: {exc}")
         try:
             _rabbitmqctl("delete_vhost", self.vhost)
-        except PlatformError:
-            pass
+        except PlatformError as exc:
+            print(f"could not delete the vhost {self.vhost}: {exc}")
         shutil.rmtree(self.tmp, ignore_errors=True)

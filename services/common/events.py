@@ -255,8 +255,10 @@ def read_envelope(body: Any) -> dict[str, Any]:
     return body
 
 
-def asyncapi_document() -> dict[str, Any]:
-    """AsyncAPI 2.6 description of ``portal.events``, generated from the catalogue."""
+def asyncapi_document(publishers: dict[str, tuple[str, type[Schema], str]] | None = None) -> dict[str, Any]:
+    """AsyncAPI 2.6 description of ``portal.events``, generated from the catalogue; with
+    ``publishers`` (routing key -> (exchange, schema, summary)) also the channels others
+    publish to, such as the driver apps' ``tracking.driver``."""
     from apispec import APISpec
     from apispec.ext.marshmallow import MarshmallowPlugin
 
@@ -275,6 +277,16 @@ def asyncapi_document() -> dict[str, Any]:
             "subscribe": {"operationId": f"on_{spec.name.replace('.', '_')}",
                           "message": {"name": spec.name, "payload": payload,
                                       "x-source-service": spec.source}},
+        }
+    for key, (exchange, schema, summary) in (publishers or {}).items():
+        channels[key] = {
+            "description": summary,
+            "bindings": {"amqp": {"is": "routingKey", "exchange": {"name": exchange, "type": "topic", "durable": True}}},
+            "publish": {"operationId": f"send_{key.replace('.', '_').replace('{', '').replace('}', '')}",
+                        "message": {"name": key, "payload": plugin.converter.schema2jsonschema(schema),
+                                    "headers": {"type": "object", "required": ["credential"], "properties": {
+                                        "credential": {"type": "string",
+                                                       "description": "The driver's credential (drv_...)."}}}}},
         }
     return {"asyncapi": "2.6.0",
             "info": {"title": "Customer portal events", "version": "1",

@@ -1,7 +1,7 @@
 """marshmallow schemas of the tracking service's inputs and outputs."""
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from services.common.schemas import StrictSchema
 
@@ -24,7 +24,38 @@ class PodIn(StrictSchema):
     signature = fields.Nested(ImageIn, load_default=None, allow_none=True)
 
 
-class StopReportIn(StrictSchema):
+class JsonNumber(fields.Float):
+    """A JSON number: a string or a boolean that could pass for one is refused, as the ingest
+    worker refuses it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (str, bool)):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class DriverMessage(Schema):
+    """What a driver app sends: fields a newer app adds are ignored, not refused (apps in drivers'
+    pockets update at their own pace)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class LocationIn(DriverMessage):
+    """``driver.<id>.location``: where the driver is. The ingest worker checks positions with the
+    faster ``reports.read_location``; a test holds the two to the same answers."""
+    lat = JsonNumber(required=True, validate=validate.Range(-90, 90))
+    lng = JsonNumber(required=True, validate=validate.Range(-180, 180))
+    speed_mps = JsonNumber(load_default=None, allow_none=True, validate=validate.Range(0, 150))
+    heading = JsonNumber(load_default=None, allow_none=True, validate=validate.Range(0, 360))
+    accuracy_m = JsonNumber(load_default=None, allow_none=True, validate=validate.Range(0, 100_000))
+    recorded_at = fields.AwareDateTime(required=True, metadata={
+        "description": "ISO 8601 with offset; refused beyond TRACKING_MAX_SKEW_SECONDS in the future or "
+                       "TRACKING_MAX_AGE_HOURS in the past."})
+
+
+class StopReportIn(DriverMessage):
     """``driver.<id>.stop``: a driver arrived at, completed or failed a stop of its route."""
     order_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))
     stop_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))

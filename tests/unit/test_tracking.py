@@ -317,3 +317,52 @@ def test_unknown_ids_are_not_found_not_errors(factory):
                 links.get_order(session, OPERATOR, bad)
             with pytest.raises(NotFound):
                 links.resolve(session, bad)
+
+
+@pytest.mark.parametrize("body", [
+    {"lat": 51.5, "lng": -0.1, "recorded_at": NOW.isoformat()},
+    {"lat": 51.5, "lng": -0.1, "speed_mps": 3, "heading": 359.9, "accuracy_m": 4, "recorded_at": NOW.isoformat()},
+    {"lat": -90, "lng": 180, "speed_mps": None, "recorded_at": NOW.isoformat()},
+    {"lat": 90.01, "lng": 0, "recorded_at": NOW.isoformat()},
+    {"lat": 1, "lng": -180.5, "recorded_at": NOW.isoformat()},
+    {"lat": 1, "lng": 1, "speed_mps": -1, "recorded_at": NOW.isoformat()},
+    {"lat": 1, "lng": 1, "heading": 361, "recorded_at": NOW.isoformat()},
+    {"lat": 1, "lng": 1},
+    {"lng": 1, "recorded_at": NOW.isoformat()},
+    {"lat": "1", "lng": 1, "recorded_at": NOW.isoformat()},
+    {"lat": True, "lng": 1, "recorded_at": NOW.isoformat()},
+    {"lat": 1, "lng": 1, "recorded_at": "2026-12-01T10:00:00"},          # no offset
+    {"lat": 1, "lng": 1, "recorded_at": "yesterday"},
+    {"lat": 1, "lng": 1, "altitude_m": 40, "recorded_at": NOW.isoformat()},   # a newer app's extra field
+])
+def test_the_fast_position_reader_agrees_with_the_documented_schema(body):
+    """The ingest worker reads positions by hand (``reports.read_location``) for speed; the
+    schema in the AsyncAPI document (``LocationIn``) must refuse and accept the same."""
+    from marshmallow import ValidationError
+
+    from services.tracking.reports import Rejected, read_location, time_bounds
+    from services.tracking.schemas import LocationIn
+
+    try:
+        LocationIn().load(body)
+        schema_accepts = True
+    except ValidationError:
+        schema_accepts = False
+    try:
+        read_location("d", json.dumps(body).encode(), time_bounds(datetime.now(timezone.utc)))
+        reader_accepts = True
+    except Rejected:
+        reader_accepts = False
+    assert reader_accepts == schema_accepts
+
+
+def test_the_event_document_describes_what_driver_apps_publish():
+    from gateway.blueprints.meta import DRIVER_MESSAGES
+    from services.common.events import asyncapi_document
+
+    channels = asyncapi_document(DRIVER_MESSAGES)["channels"]
+    location = channels["driver.{driver_id}.location"]
+    assert location["bindings"]["amqp"]["exchange"]["name"] == "tracking.driver"
+    assert set(location["publish"]["message"]["payload"]["required"]) == {"lat", "lng", "recorded_at"}
+    assert "credential" in location["publish"]["message"]["headers"]["required"]
+    assert "stop.completed" in channels and "subscribe" in channels["stop.completed"]
