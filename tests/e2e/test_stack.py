@@ -70,10 +70,16 @@ def test_docs_and_readiness(stack):
 
 def test_pitfall_03_a_service_that_dies_is_restarted_by_its_supervisor(stack, admin_token):
     supervisor = stack.procs["identity"]
-    child = int(subprocess.run(["pgrep", "-P", str(supervisor.pid)], capture_output=True,
-                               text=True).stdout.split()[0])
+
+    def children():
+        return [int(p) for p in subprocess.run(["pgrep", "-P", str(supervisor.pid)], capture_output=True,
+                                               text=True).stdout.split()]
+    child = children()[0]
     os.kill(child, signal.SIGKILL)
-    wait_for(lambda: not stack.ready(), timeout=15, interval=0.2, what="readiness to notice")
+    # A new child, not the old one answering: the outage itself may be shorter than the
+    # readiness check's deadline, so it is not waited for.
+    wait_for(lambda: children() and child not in children(), timeout=30, interval=0.2,
+             what="the supervisor to start a new identity")
     wait_for(stack.ready, timeout=60, interval=0.5, what="identity to be restarted")
     me = requests.get(f"{stack.base}/api/v1/me", headers=auth(admin_token), timeout=10)
     assert me.status_code == 200
