@@ -13,15 +13,15 @@ import json
 import logging
 import os
 import queue
-import socket
 import threading
 import time
 import uuid
 from typing import Callable, Iterator
 
-from kombu import Connection, Exchange, Queue
+from kombu import Exchange, Queue
 
 from gateway.per_process import PerProcess
+from services.common.broker import consume_forever
 from services.common.config import env, env_int
 
 log = logging.getLogger(__name__)
@@ -79,33 +79,18 @@ class Hub:
                     pass
 
     def _consume(self) -> None:
-        backoff = 0.5
         name = f"gateway.live-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        while not self._stopping:
-            try:
-                with Connection(self.amqp_uri, heartbeat=30, connect_timeout=10) as conn:
-                    channel = conn.channel()
-                    exchange = Exchange(EXCHANGE, type="topic", durable=True)
-                    inbox = Queue(name, exchange=exchange, routing_key="order.#", exclusive=True,
-                                  auto_delete=True, durable=False)(channel)
-                    exchange(channel).declare()
-                    inbox.declare()
-                    channel.basic_consume(inbox.name, no_ack=True,
-                                          callback=lambda m: self._deliver(m.body, m))
-                    self.ready.set()
-                    backoff = 0.5
-                    while not self._stopping:
-                        try:
-                            conn.drain_events(timeout=1)
-                        except socket.timeout:
-                            conn.heartbeat_check()
-            except Exception as exc:
-                self.ready.clear()
-                if self._stopping:
-                    return
-                log.warning("live updates lost the broker (%s); reconnecting", exc)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+
+        def subscribe(channel) -> None:
+            exchange = Exchange(EXCHANGE, type="topic", durable=True)
+            exchange(channel).declare()
+            inbox = Queue(name, exchange=exchange, routing_key="order.#", exclusive=True, auto_delete=True,
+                          durable=False)(channel)
+            inbox.declare()
+            channel.basic_consume(inbox.name, no_ack=True, callback=lambda m: self._deliver(m.body, m))
+
+        consume_forever(self.amqp_uri, subscribe, ready=self.ready, stopping=lambda: self._stopping,
+                        what="live updates")
 
 
 def _ready_hub() -> Hub:

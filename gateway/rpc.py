@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -30,7 +29,7 @@ from kombu import Connection, Exchange, Queue
 from gateway.per_process import PerProcess
 from services.common import caller as caller_ctx
 from services.common.caller import CallerContext
-from services.common.broker import release_quietly
+from services.common.broker import consume_forever, release_quietly
 from services.common.config import env, env_float
 from services.common.errors import DeadlineExceeded, PortalError, ServiceUnavailable, from_remote
 from services.common.logs import correlation_id
@@ -103,29 +102,13 @@ class RpcClient:
             pending._resolve({"error": {"exc_type": "MalformedReply", "value": "unreadable reply"}})
 
     def _consume_replies(self) -> None:
-        backoff = 0.5
-        while not self._stopping:
-            try:
-                with Connection(self.amqp_uri, heartbeat=30, connect_timeout=10) as conn:
-                    channel = conn.channel()
-                    queue = self._reply_queue()(channel)
-                    queue.declare()
-                    channel.basic_consume(queue.name, callback=self._on_reply, no_ack=True)
-                    self._ready.set()
-                    backoff = 0.5
-                    while not self._stopping:
-                        try:
-                            conn.drain_events(timeout=1)
-                        except socket.timeout:
-                            conn.heartbeat_check()
-            except Exception as exc:
-                self._ready.clear()
-                self._fail_pending()
-                if self._stopping:
-                    return
-                log.warning("RPC reply consumer lost the broker (%s); reconnecting", exc)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+        def subscribe(channel) -> None:
+            queue = self._reply_queue()(channel)
+            queue.declare()
+            channel.basic_consume(queue.name, callback=self._on_reply, no_ack=True)
+
+        consume_forever(self.amqp_uri, subscribe, ready=self._ready, stopping=lambda: self._stopping,
+                        what="the RPC reply consumer", on_lost=self._fail_pending)
 
     def _fail_pending(self) -> None:
         """The exclusive reply queue died with the connection: no reply in flight can arrive."""

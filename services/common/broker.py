@@ -1,7 +1,14 @@
 """Small things every holder of a RabbitMQ connection needs."""
 from __future__ import annotations
 
+import logging
+import socket
+import threading
+import time
 from contextlib import suppress
+from typing import Callable
+
+log = logging.getLogger(__name__)
 
 
 def release_quietly(conn) -> None:
@@ -10,3 +17,33 @@ def release_quietly(conn) -> None:
     if conn is not None:
         with suppress(Exception):
             conn.release()
+
+
+def consume_forever(amqp_uri: str, subscribe: Callable, *, ready: threading.Event, stopping: Callable[[], bool],
+                    what: str, on_lost: Callable[[], None] | None = None) -> None:
+    """Keep one consumer going for the life of the process (run it in a thread): connect,
+    ``subscribe(channel)`` (declare, basic_consume), deliver until ``stopping()``; when the broker
+    goes away, clear ``ready``, call ``on_lost`` and reconnect with backoff (0.5 s doubling to 5)."""
+    from kombu import Connection
+
+    backoff = 0.5
+    while not stopping():
+        try:
+            with Connection(amqp_uri, heartbeat=30, connect_timeout=10) as conn:
+                subscribe(conn.channel())
+                ready.set()
+                backoff = 0.5
+                while not stopping():
+                    try:
+                        conn.drain_events(timeout=1)
+                    except socket.timeout:
+                        conn.heartbeat_check()
+        except Exception as exc:
+            ready.clear()
+            if on_lost is not None:
+                on_lost()
+            if stopping():
+                return
+            log.warning("%s lost the broker (%s); reconnecting", what, exc)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 5)
