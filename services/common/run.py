@@ -77,8 +77,11 @@ def supervise(service: str) -> int:
     while not stopping:
         started = time.monotonic()
         liveness.unlink(missing_ok=True)
+        # The child gets its own process group, so a signal to ours (honcho, Ctrl-C, a test's
+        # killpg) reaches it once, forwarded by stop(): nameko's runner stopping twice at once,
+        # under traffic, waited out the whole 30 s grace. It still dies with this supervisor.
         proc = subprocess.Popen([sys.executable, "-m", "services.common.run", service, "--child"],
-                                env=env, cwd=ROOT)
+                                env=env, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent)
         while proc.poll() is None and not stopping:
             time.sleep(1)
             if _stale(liveness, started):
@@ -99,6 +102,17 @@ def supervise(service: str) -> int:
         backoff = min(backoff * 2, 30)
     liveness.unlink(missing_ok=True)
     return 0
+
+
+def _die_with_parent() -> None:
+    """In the child before it starts: SIGTERM when the supervisor dies, even by SIGKILL, so no
+    service outlives the process that was meant to watch it (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass                                                        # not Linux: no such guard
 
 
 def _stale(liveness: Path, started: float) -> bool:
