@@ -187,6 +187,10 @@ class UnitOfWork:
             self._session = self._factory()
         return self._session
 
+    @property
+    def engine(self) -> Engine:
+        return self._factory.kw["bind"]
+
     def separate_session(self) -> Session:
         """A session outside the worker's transaction, for bookkeeping that must be kept even
         when the work rolls back (a failed sign-in's count). Commit it yourself."""
@@ -198,8 +202,7 @@ class UnitOfWork:
         plain mappings with no ORM identity map. For the reads behind screens and lookups
         (cosmicpython's "views"); anything that writes, or reads to decide a write, uses
         ``session`` so it shares the transaction."""
-        engine = self._factory.kw["bind"]
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return conn.execute(statement, params or {}).mappings().all()
 
     def emit(self, event_type: str, data: dict[str, Any], customer_id: str | None = None) -> dict:

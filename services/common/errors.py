@@ -36,6 +36,13 @@ class Unauthenticated(PortalError):
     status, code, default_message = 401, "unauthenticated", "Sign in first: credentials are missing or invalid."
 
 
+class PaymentDeclined(PortalError):
+    """402: the card processor refused the payment; ``details`` carries the payment and the
+    processor's reason (``decline_code``)."""
+
+    status, code, default_message = 402, "payment_declined", "The payment was declined."
+
+
 class Forbidden(PortalError):
     status, code, default_message = 403, "forbidden", "You may not do this."
 

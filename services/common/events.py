@@ -35,6 +35,8 @@ class CustomerData(EventData):
     location_sharing = fields.String(required=True, validate=validate.OneOf(["exact", "approximate", "none"]))
     allow_order_upload = fields.Boolean(required=True)
     default_depot_id = fields.String(allow_none=True)
+    billing_address = fields.Dict(allow_none=True, load_default=None,
+                                  metadata={"description": "Printed on invoices and statements."})
 
 
 class InviteData(EventData):
@@ -68,6 +70,29 @@ class OrderData(EventData):
     reference = fields.String(allow_none=True)
     kind = fields.String(load_default=None)
     status = fields.String(required=True)
+
+
+class OrderContentData(EventData):
+    """What billing prices an order from (the order API's field names, the parts that cost)."""
+    kind = fields.String(required=True)
+    pickup_at = fields.DateTime(allow_none=True)
+    rental_start = fields.Date(allow_none=True)
+    rental_end = fields.Date(allow_none=True)
+    passengers = fields.Integer(allow_none=True)
+    vehicle_type = fields.String(allow_none=True)
+    stops = fields.List(fields.Dict(), required=True, metadata={
+        "description": "`{type, lat, lng, window_start, window_end}` in route order."})
+    items = fields.List(fields.Dict(), required=True, metadata={"description": "`{quantity, weight_kg}`."})
+
+
+class OrderSubmittedData(OrderData):
+    content = fields.Nested(OrderContentData, allow_none=True, load_default=None)
+
+
+class OrderPricedData(EventData):
+    order_id = fields.String(required=True)
+    price = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "`{currency, lines, net, tax, total, notes}`; null when no rate card applies."})
 
 
 class OrderStatusData(OrderData):
@@ -140,7 +165,18 @@ class RequestData(EventData):
 
 class QuoteData(EventData):
     quote_id = fields.String(required=True)
+    number = fields.String(required=True)
     status = fields.String(required=True)
+    total = fields.Dict(allow_none=True)
+    valid_until = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class QuoteAcceptedData(QuoteData):
+    """Orders books it: the draft the quote was asked for (``order_id``), given the quoted
+    content, or a new order made from ``order``."""
+    order_id = fields.String(allow_none=True)
+    order = fields.Dict(allow_none=True)
 
 
 class InvoiceData(EventData):
@@ -153,6 +189,13 @@ class InvoiceData(EventData):
 class PaymentData(EventData):
     payment_id = fields.String(required=True)
     invoice_id = fields.String(allow_none=True)
+    amount = fields.Dict(required=True)
+
+
+class CreditNoteData(EventData):
+    credit_note_id = fields.String(required=True)
+    number = fields.String(required=True)
+    invoice_id = fields.String(required=True)
     amount = fields.Dict(required=True)
 
 
@@ -183,7 +226,10 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("password_reset.requested", "identity", PasswordResetData,
               "Someone asked for a password reset link (for the email sender; no link inside)."),
     EventType("order.created", "orders", OrderData, "An order was created (draft or submitted)."),
-    EventType("order.submitted", "orders", OrderData, "A draft was submitted for delivery."),
+    EventType("order.submitted", "orders", OrderSubmittedData,
+              "A draft was submitted for delivery (with what it is priced from)."),
+    EventType("order.priced", "billing", OrderPricedData,
+              "Billing priced an order from its rate card (orders shows the price on the order)."),
     EventType("order.withdrawn", "orders", OrderData, "A submitted order went back to draft."),
     EventType("order.scheduled", "orders", OrderScheduledData, "An order was put on a driver's route."),
     EventType("order.status_changed", "orders", OrderStatusData, "Any change of an order's status."),
@@ -199,11 +245,15 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("call_off.requested", "orders", RequestData, "A rental customer asked for items to go off rent."),
     EventType("call_off.decided", "orders", RequestData, "The operator confirmed or declined a call-off."),
     EventType("quote.sent", "billing", QuoteData, "The operator sent a priced quote."),
-    EventType("quote.accepted", "billing", QuoteData, "The customer accepted a quote."),
+    EventType("quote.requested", "billing", QuoteData, "A customer asked for a quote (the operator prices it)."),
+    EventType("quote.changes_requested", "billing", QuoteData, "A customer asked for changes to a sent quote."),
+    EventType("quote.accepted", "billing", QuoteAcceptedData, "The customer accepted a quote (orders books it)."),
     EventType("quote.rejected", "billing", QuoteData, "The customer rejected a quote."),
     EventType("invoice.issued", "billing", InvoiceData, "An invoice was issued."),
     EventType("invoice.overdue", "billing", InvoiceData, "An invoice passed its due date unpaid."),
     EventType("payment.received", "billing", PaymentData, "A payment was recorded."),
+    EventType("payment.refunded", "billing", PaymentData, "Money was paid back to the customer."),
+    EventType("credit_note.issued", "billing", CreditNoteData, "The operator credited (part of) an invoice."),
     EventType("import.finished", "orders", ImportData, "A spreadsheet import finished."),
 )}
 
