@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Forbidden, ServiceUnavailable, ValidationFailed
-from services.orders import counts, status
+from services.orders import counts, pricing, status
 from services.orders.scoping import get_owned
 from services.orders.models import CustomerSettings, Item, Order, Place, StatusChange, Stop, new_id
 
@@ -155,8 +155,10 @@ def _columns_of(obj) -> dict:
 
 
 def summarise(order: Order) -> None:
-    for name, value in summary_of(order.reference, [_columns_of(s) for s in order.stops],
-                                  [_columns_of(i) for i in order.items]).items():
+    values = summary_of(order.reference, [_columns_of(s) for s in order.stops],
+                        [_columns_of(i) for i in order.items])
+    values["summary"]["price_total"] = pricing.price_total(order.price)
+    for name, value in values.items():
         setattr(order, name, value)
 
 
@@ -226,7 +228,7 @@ def insert_new(uow: UnitOfWork, caller: CallerContext, new: list[NewOrder], subm
         history += [{"order_id": made.order["id"], "from_status": before, "to_status": after,
                      "at": made.order["created_at"], "by_user_id": caller.user_id, "by_role": caller.role,
                      "note": None} for before, after in moves]
-        events += status.creation_events(made.order, moves)
+        events += status.creation_events(made.order, moves, made.stops, made.items)
     # Core INSERTs of the tables (executemany, batched by psycopg2): the ORM's bulk path costs
     # several times more per row and imports write hundreds of thousands.
     session.execute(Order.__table__.insert(), [m.order for m in new])
@@ -253,7 +255,8 @@ def create(uow: UnitOfWork, caller: CallerContext, customer_id: str, data: dict,
 
 def replace_content(uow: UnitOfWork, caller: CallerContext, order: Order, data: dict,
                     digest: str | None = None, settings: CustomerSettings | None = None) -> Order:
-    """Edit a draft (PATCH, or a corrected row imported again): 409 once it is submitted."""
+    """Edit a draft (PATCH, a corrected row imported again, the content of an accepted quote):
+    409 once it is submitted. A change of what it is priced from drops its price."""
     if order.status != status.DRAFT:
         raise Conflict(f"The order is {order.status.replace('_', ' ')}: only drafts can be edited.",
                               {"status": order.status, "order_id": order.id})
@@ -267,7 +270,10 @@ def replace_content(uow: UnitOfWork, caller: CallerContext, order: Order, data: 
         if reference_taken(session, order.customer_id, data["reference"], but=order.id):
             raise ValidationFailed.of({"reference": ["Another order of this account already uses it."]})
         order.reference = data["reference"]
+    priced = pricing.content_of(order, order.stops, order.items)
     fill(order, data)
+    if pricing.content_of(order, order.stops, order.items) != priced:
+        pricing.clear_price(order)
     if digest:
         order.content_hash = digest
     return order

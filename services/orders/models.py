@@ -93,6 +93,10 @@ class Order(Base):
     import_id: Mapped[str | None] = mapped_column(String(36))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     quote_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    # The price billing announced (``order.priced``: net, tax, total, lines) or the accepted
+    # quote's total, as of ``priced_at`` (the event's time: an older event never overwrites it).
+    price: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    priced_at: Mapped[datetime | None]
     # Denormalised for the list: one row read per line of the screen, and the text search
     # (reference, addresses, recipients) over a single lower-cased column with a trigram index.
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from marshmallow import (Schema, ValidationError, fields, post_load, pre_load, validate,
+from marshmallow import (INCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate,
                          validates_schema)
 
+from services.common.money import MoneySchema
 from services.common.schemas import PageArgs, StrictSchema
 
 KINDS = ("delivery", "booking", "rental")
@@ -16,7 +17,7 @@ DOCUMENT_KINDS = ("document", "bill_of_lading", "label", "photo", "invoice", "cu
 SORTS = ("created_at", "updated_at", "reference", "status", "window_start")
 LIST_COLUMNS = ("reference", "kind", "status", "created_at", "updated_at", "pickup", "dropoff",
                 "recipient", "city", "window_start", "window_end", "eta", "packages", "weight_kg",
-                "stop_count", "customer_name", "route")
+                "stop_count", "customer_name", "route", "price_total")
 
 Text = lambda n, **kw: fields.String(validate=validate.Length(max=n), **kw)  # noqa: E731
 When = lambda **kw: fields.AwareDateTime(default_timezone=timezone.utc, **kw)  # noqa: E731
@@ -184,6 +185,25 @@ class StatusChangeOut(Schema):
     note = fields.String(allow_none=True)
 
 
+class PriceOut(Schema):
+    """An order's price: billing's, from the operator's rate card (``order.priced``), or the
+    total of the quote the order was booked from (``source: quote``). Also checks the price
+    billing announces before it is kept (other fields pass through)."""
+    class Meta:
+        unknown = INCLUDE
+
+    currency = fields.String(metadata={"example": "EUR"})
+    rate_card_id = fields.String(allow_none=True)
+    lines = fields.List(fields.Dict(), metadata={"description": (
+        "`{code, description, quantity, unit, unit_price, tax_rate, net, tax, total}` per charge.")})
+    net = fields.Nested(MoneySchema, allow_none=True)
+    tax = fields.Nested(MoneySchema, allow_none=True)
+    total = fields.Nested(MoneySchema, allow_none=True)
+    notes = fields.List(fields.String(), metadata={"description": "What the price could not take into account."})
+    source = fields.String(metadata={"description": "`quote` when it is the total of the accepted quote."})
+    quote_number = fields.String(allow_none=True)
+
+
 class OrderOut(Schema):
     id = fields.String()
     customer_id = fields.String()
@@ -204,6 +224,9 @@ class OrderOut(Schema):
     route_id = fields.String(allow_none=True)
     import_id = fields.String(allow_none=True)
     quote_id = fields.String(allow_none=True)
+    price = fields.Nested(PriceOut, allow_none=True, metadata={"description": (
+        "The price from the operator's rate card (net, tax, total, lines), or null until it is priced.")})
+    priced_at = fields.DateTime(allow_none=True, metadata={"description": "When the price was set."})
     stops = fields.List(fields.Nested(StopOut))
     items = fields.List(fields.Nested(ItemOut))
     history = fields.List(fields.Nested(StatusChangeOut))
@@ -231,6 +254,8 @@ class OrderSummaryOut(Schema):
     stop_count = fields.Integer()
     packages = fields.Integer()
     weight_kg = fields.String(allow_none=True)
+    price_total = fields.Nested(MoneySchema, allow_none=True, metadata={
+        "description": "The price's total, or null until the order is priced."})
 
 
 class OrderPage(Schema):

@@ -6,7 +6,7 @@ from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, load
 from services.common.service import PortalService
 from services.orders import (booking, conversations, customers, dispatch, documents, imports,
-                             lifecycle, listing, places, quotes, rentals)
+                             lifecycle, listing, places, pricing, quotes, rentals)
 from services.orders.models import Base
 from services.orders.schemas import (AdminOrderListArgs, CallOffIn, CallOffListArgs,
                                      ConversationIn, ConversationListArgs, ConversationPatch,
@@ -38,6 +38,10 @@ class Service(PortalService):
     @event_handler("quote.accepted")
     def book_accepted_quote(self, event: dict) -> None:
         quotes.book(self.db, event)
+
+    @event_handler("order.priced")
+    def keep_order_price(self, event: dict) -> None:
+        pricing.apply_priced(self.db, event)
 
     @rpc
     def customer_settings(self, customer_id: str) -> dict:

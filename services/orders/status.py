@@ -2,13 +2,15 @@
 
 ``draft -> submitted -> scheduled -> in_transit -> delivered | failed``, and ``cancelled``.
 Every move is a row of the status history (who, when, why) and an ``order.status_changed``
-event, plus the move's own event where the catalogue has one (``order.submitted`` ...)."""
+event, plus the move's own event where the catalogue has one (``order.submitted`` ...).
+``order.submitted`` carries what billing prices the order from (``pricing.content_of``), on
+every way an order is submitted: one, many, a booked quote, or created submitted (imports too)."""
 from __future__ import annotations
 
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict
-from services.orders import counts
+from services.orders import counts, pricing
 from services.orders.models import Order, StatusChange
 
 DRAFT, SUBMITTED, SCHEDULED, IN_TRANSIT = "draft", "submitted", "scheduled", "in_transit"
@@ -62,11 +64,25 @@ def creation(order: dict, submit: bool) -> list[tuple[str | None, str]]:
     return moves
 
 
-def creation_events(order: dict, moves: list[tuple[str | None, str]]) -> list[tuple[str, dict, str]]:
+def submitted_extra(order, stops, items) -> dict:
+    """What ``order.submitted`` says beyond the order's id and status: the content billing
+    prices, and the quote it was booked from (its price is the quoted one)."""
+    extra = {"content": pricing.content_of(order, stops, items)}
+    quote_id = order.get("quote_id") if isinstance(order, dict) else order.quote_id
+    if quote_id:
+        extra["quote_id"] = quote_id
+    return extra
+
+
+def creation_events(order: dict, moves: list[tuple[str | None, str]], stops: list[dict],
+                    items: list[dict]) -> list[tuple[str, dict, str]]:
+    """The events of a new order from its rows (``booking.NewOrder``): no query, so an import
+    writes hundreds at once."""
     base = {"order_id": order["id"], "reference": order["reference"], "kind": order["kind"]}
     events = [("order.created", {**base, "status": DRAFT}, order["customer_id"])]
     for before, after in moves[1:]:
-        events.append((EVENTS[after], {**base, "status": after}, order["customer_id"]))
+        extra = submitted_extra(order, stops, items) if after == SUBMITTED else {}
+        events.append((EVENTS[after], {**base, "status": after, **extra}, order["customer_id"]))
         events.append(("order.status_changed", {**base, "status": after, "previous_status": before},
                        order["customer_id"]))
     return events
@@ -84,6 +100,9 @@ def move(uow: UnitOfWork, order: Order, to: str, caller: CallerContext, *, actio
     record(uow, order, previous, caller, note)
     own = None if (previous, to) == (SCHEDULED, SUBMITTED) else EVENTS.get(to)
     if own:
-        uow.emit(own, event_data(order, **(event_extra or {})), customer_id=order.customer_id)
+        extra = dict(event_extra or {})
+        if to == SUBMITTED:
+            extra.update(submitted_extra(order, order.stops, order.items))
+        uow.emit(own, event_data(order, **extra), customer_id=order.customer_id)
     uow.emit("order.status_changed", event_data(order, previous_status=previous),
              customer_id=order.customer_id)

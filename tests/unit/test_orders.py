@@ -352,18 +352,35 @@ def test_rentals_and_call_offs(factory):
         call(factory, customer(factory), "get_rental", contract["id"])
 
 
+def quote_accepted(customer_id, quote_id, order_id=None, order=None, total=None, **extra):
+    """A ``quote.accepted`` envelope as billing publishes it, checked against the catalogue."""
+    from services.common.events import make_envelope
+    return make_envelope("quote.accepted", {
+        "quote_id": quote_id, "number": f"Q-2026-{quote_id[-4:]}", "status": "accepted", "total": total,
+        "valid_until": "2026-12-31T00:00:00+00:00", "order_id": order_id, "order": order, **extra},
+        customer_id, occurred_at=datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc))
+
+
 def test_an_accepted_quote_becomes_one_booking(factory):
     alice = customer(factory)
-    event = {"id": str(uuid.uuid4()), "type": "quote.accepted", "customer_id": alice.customer_id,
-             "data": {"quote_id": "q-1", "status": "accepted", "order": {
-                 "kind": "booking", "pickup_at": "2026-12-05T08:00:00+00:00", "passengers": 40,
-                 "vehicle_type": "coach", "stops": [{"type": "pickup", "address": {"line1": "School"}},
-                                                    {"type": "dropoff", "address": {"line1": "Zoo"}}]}}}
+    event = quote_accepted(alice.customer_id, "q-0001", order={
+        "kind": "booking", "pickup_at": "2026-12-05T08:00:00+00:00", "passengers": 40,
+        "vehicle_type": "coach", "stops": [{"type": "pickup", "address": {"line1": "School"}},
+                                           {"type": "dropoff", "address": {"line1": "Zoo"}}]},
+        total={"amount": "480.00", "currency": "EUR"})
     call(factory, CallerContext(role="service"), "book_accepted_quote", event)
     call(factory, CallerContext(role="service"), "book_accepted_quote", {**event, "id": str(uuid.uuid4())})
     booked = call(factory, alice, "list_orders", {})
     assert booked["total"] == 1 and booked["items"][0]["status"] == "submitted"
-    assert call(factory, alice, "get_order", booked["items"][0]["id"])["quote_id"] == "q-1"
+    assert booked["items"][0]["price_total"] == {"amount": "480.00", "currency": "EUR"}
+    order = call(factory, alice, "get_order", booked["items"][0]["id"])
+    assert order["quote_id"] == "q-0001" and order["source"] == "quote"
+    assert order["price"] == {"currency": "EUR", "total": {"amount": "480.00", "currency": "EUR"},
+                              "source": "quote", "quote_number": "Q-2026-0001"}
+    [submitted] = events(factory, "order.submitted")
+    assert submitted["data"]["quote_id"] == "q-0001"
+    assert submitted["data"]["content"]["pickup_at"] == "2026-12-05T08:00:00+00:00"
+    assert submitted["data"]["content"]["passengers"] == 40
 
 
 def test_saved_places_fill_stops(factory):
@@ -438,3 +455,181 @@ def test_kept_counts_match_the_orders_through_every_move(factory):
     assert call(factory, alice, "list_orders", {})["total"] == 6
     searched = call(factory, alice, "list_orders", {"q": "acacia"})
     assert searched["total"] == 6 and searched["total_exact"]
+
+
+# --- pricing: what billing is told to price, and the price it announces ---------------------------
+def located(reference=None, **extra):
+    """A delivery with coordinates and windows on its stops and one item without a weight."""
+    body = delivery(reference, **extra)
+    body["stops"][0].update(lat=53.7997, lng=-1.5492, window_start="2026-12-01T07:00:00+01:00",
+                            window_end="2026-12-01T08:00:00+01:00")
+    body["stops"][1].update(lat=53.959, lng=-1.0815)
+    body["items"].append({"description": "Envelopes", "quantity": 2})
+    return body
+
+
+LOCATED_CONTENT = {
+    "kind": "delivery", "pickup_at": None, "rental_start": None, "rental_end": None, "passengers": None,
+    "vehicle_type": None,
+    "stops": [{"type": "pickup", "lat": 53.7997, "lng": -1.5492,          # times in UTC, as stored
+               "window_start": "2026-12-01T06:00:00+00:00", "window_end": "2026-12-01T07:00:00+00:00"},
+              {"type": "dropoff", "lat": 53.959, "lng": -1.0815,
+               "window_start": "2026-12-01T09:00:00+00:00", "window_end": "2026-12-01T12:00:00+00:00"}],
+    "items": [{"quantity": 3, "weight_kg": "12.500"}, {"quantity": 2, "weight_kg": None}]}
+
+
+def submitted_content(factory, order_id):
+    [event] = [e for e in events(factory, "order.submitted") if e["data"]["order_id"] == order_id]
+    return event["data"]["content"]
+
+
+def test_submitting_tells_billing_what_to_price_one_many_or_at_once(factory):
+    alice = customer(factory)
+    one = call(factory, alice, "create_order", located())
+    call(factory, alice, "submit_order", one["id"])
+    assert submitted_content(factory, one["id"]) == LOCATED_CONTENT
+    many = [call(factory, alice, "create_order", located())["id"] for _ in range(2)]
+    assert len(call(factory, alice, "submit_orders", {"ids": many})["submitted"]) == 2
+    for order_id in many:
+        assert submitted_content(factory, order_id) == LOCATED_CONTENT
+    at_once = call(factory, alice, "create_order", located(submit=True))
+    assert submitted_content(factory, at_once["id"]) == LOCATED_CONTENT
+    rental = call(factory, alice, "create_order", {
+        "kind": "rental", "rental_start": "2026-12-01", "rental_end": "2026-12-14", "submit": True,
+        "items": [{"description": "Scaffold tower", "quantity": 4, "weight_kg": "85"}]})
+    content = submitted_content(factory, rental["id"])
+    assert (content["rental_start"], content["rental_end"]) == ("2026-12-01", "2026-12-14")
+    assert content["items"] == [{"quantity": 4, "weight_kg": "85.000"}] and content["stops"] == []
+    # A draft withdrawn, edited and submitted again is priced from what it says now.
+    call(factory, alice, "withdraw_order", one["id"])
+    call(factory, alice, "update_order", one["id"], {"items": [{"description": "Pallet", "weight_kg": "400"}]})
+    call(factory, alice, "submit_order", one["id"])
+    again = [e for e in events(factory, "order.submitted") if e["data"]["order_id"] == one["id"]][-1]
+    assert again["data"]["content"]["items"] == [{"quantity": 1, "weight_kg": "400.000"}]
+
+
+def test_an_import_that_submits_tells_billing_what_to_price(factory, tmp_path, monkeypatch):
+    from services.common.blobs import reset_blob_store
+    from services.orders.import_worker import Worker
+    from tests.unit.test_imports import HEADER, run_all, upload
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    reset_blob_store()
+    worker = Worker(str(factory.kw["bind"].url), checkers=0)
+    try:
+        alice = customer(factory)
+        rows = ("S-1,1 High St,York,YO1 1AA,Ann,,2,3.5,53.96,-1.08,\n"
+                "S-2,2 High St,York,YO1 1AB,Bob,,1,,,,\n")
+        job = call(factory, alice, "start_import", upload(HEADER + rows), {"submit": True})
+        run_all(worker)
+    finally:
+        worker.engine.dispose()
+        reset_blob_store()
+    assert call(factory, alice, "get_import", job["id"])["created"] == 2
+    by_reference = {e["data"]["reference"]: e["data"] for e in events(factory, "order.submitted")}
+    assert set(by_reference) == {"S-1", "S-2"} and by_reference["S-1"]["status"] == "submitted"
+    assert by_reference["S-1"]["content"]["stops"] == [
+        {"type": "dropoff", "lat": 53.96, "lng": -1.08, "window_start": None, "window_end": None}]
+    assert by_reference["S-1"]["content"]["items"] == [{"quantity": 2, "weight_kg": "3.500"}]
+    assert by_reference["S-2"]["content"]["stops"][0]["lat"] is None
+    assert by_reference["S-2"]["content"]["items"] == [{"quantity": 1, "weight_kg": None}]
+
+
+PRICE = {"currency": "EUR", "rate_card_id": "rc-1",
+         "lines": [{"code": "base_fee", "description": "Base fee", "quantity": "1", "unit": "order",
+                    "unit_price": {"amount": "25", "currency": "EUR"}, "tax_rate": "20",
+                    "net": {"amount": "25.00", "currency": "EUR"}, "tax": {"amount": "5.00", "currency": "EUR"},
+                    "total": {"amount": "30.00", "currency": "EUR"}}],
+         "net": {"amount": "25.00", "currency": "EUR"}, "tax": {"amount": "5.00", "currency": "EUR"},
+         "total": {"amount": "30.00", "currency": "EUR"}, "notes": ["Distance unknown: priced without it."]}
+
+
+def order_priced(customer_id, order_id, price, minutes):
+    """An ``order.priced`` envelope as billing publishes it, ``minutes`` after a fixed moment."""
+    from services.common.events import make_envelope
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    return make_envelope("order.priced", {"order_id": order_id, "price": price}, customer_id, occurred_at=at)
+
+
+def keep_price(factory, event):
+    return call(factory, CallerContext(role="service"), "keep_order_price", event)
+
+
+def test_the_price_billing_announces_is_shown_and_only_a_newer_one_replaces_it(factory):
+    alice, bob = customer(factory), customer(factory)
+    order = call(factory, alice, "create_order", located(submit=True))
+    assert call(factory, alice, "get_order", order["id"])["price"] is None
+    assert call(factory, alice, "list_orders", {})["items"][0]["price_total"] is None
+    keep_price(factory, order_priced(alice.customer_id, order["id"], PRICE, minutes=10))
+    shown = call(factory, alice, "get_order", order["id"])
+    assert shown["price"] == PRICE and shown["priced_at"].startswith("2026-12-01T09:10:00")
+    assert call(factory, alice, "list_orders", {})["items"][0]["price_total"] == PRICE["total"]
+    cheaper = {**PRICE, "total": {"amount": "1.00", "currency": "EUR"}}
+    keep_price(factory, order_priced(alice.customer_id, order["id"], cheaper, minutes=5))   # out of date
+    keep_price(factory, order_priced(bob.customer_id, order["id"], cheaper, minutes=20))    # not bob's order
+    with pytest.raises(ValidationFailed):                                                  # money as a float
+        keep_price(factory, order_priced(alice.customer_id, order["id"],
+                                         {**PRICE, "total": {"amount": 1.5, "currency": "EUR"}}, minutes=30))
+    assert call(factory, alice, "get_order", order["id"])["price"] == PRICE
+    keep_price(factory, order_priced(alice.customer_id, order["id"], cheaper, minutes=40))  # newer: kept
+    assert call(factory, alice, "get_order", order["id"])["price"]["total"]["amount"] == "1.00"
+    keep_price(factory, order_priced(alice.customer_id, order["id"], None, minutes=50))     # no rate card
+    assert call(factory, alice, "get_order", order["id"])["price"] is None
+
+
+def test_an_edit_of_what_an_order_costs_drops_its_price(factory):
+    alice = customer(factory)
+    order = call(factory, alice, "create_order", located(submit=True))
+    keep_price(factory, order_priced(alice.customer_id, order["id"], PRICE, minutes=10))
+    call(factory, alice, "withdraw_order", order["id"])
+    assert call(factory, alice, "update_order", order["id"], {"notes": "gate code 1234"})["price"] == PRICE
+    edited = call(factory, alice, "update_order", order["id"],
+                  {"items": [{"description": "Pallet", "weight_kg": "400"}]})
+    assert edited["price"] is None
+    assert call(factory, alice, "list_orders", {})["items"][0]["price_total"] is None
+
+
+def test_an_accepted_quote_books_the_quoted_content_of_its_draft(factory):
+    alice = customer(factory)
+    draft = call(factory, alice, "create_order", delivery("QD-1", notes="side entrance"))
+    quoted = located()
+    quoted["items"] = [{"description": "Pallet", "quantity": 2, "weight_kg": "400"}]
+    total = {"amount": "180.00", "currency": "EUR"}
+    event = quote_accepted(alice.customer_id, "q-0042", order_id=draft["id"], order=quoted, total=total)
+    call(factory, CallerContext(role="service"), "book_accepted_quote", event)
+    booked = call(factory, alice, "get_order", draft["id"])
+    assert booked["status"] == "submitted" and booked["quote_id"] == "q-0042"
+    assert [(i["description"], i["quantity"], i["weight_kg"]) for i in booked["items"]] == \
+        [("Pallet", 2, "400.000")]
+    assert [(s["lat"], s["lng"]) for s in booked["stops"]] == [(53.7997, -1.5492), (53.959, -1.0815)]
+    assert booked["notes"] == "side entrance" and booked["reference"] == "QD-1"
+    assert booked["price"] == {"currency": "EUR", "total": total, "source": "quote", "quote_number": "Q-2026-0042"}
+    assert booked["priced_at"].startswith("2026-12-01T08:00:00")
+    content = submitted_content(factory, draft["id"])
+    assert content["items"] == [{"quantity": 2, "weight_kg": "400.000"}]
+    assert content["stops"] == LOCATED_CONTENT["stops"]
+    assert booked["history"][-1]["note"] == "quote Q-2026-0042 accepted"
+    # Billing then prices the booking from its quote (order.submitted names it), lines and all.
+    assert [e["data"].get("quote_id") for e in events(factory, "order.submitted")
+            if e["data"]["order_id"] == draft["id"]] == ["q-0042"]
+    keep_price(factory, order_priced(alice.customer_id, draft["id"], PRICE, minutes=1))
+    assert call(factory, alice, "get_order", draft["id"])["price"] == PRICE
+
+
+def test_a_quote_accepted_after_its_draft_was_submitted_is_only_linked(factory):
+    alice = customer(factory)
+    order = call(factory, alice, "create_order", delivery(submit=True))
+    quoted = {**located(), "items": [{"description": "Pallet", "quantity": 9}]}
+    call(factory, CallerContext(role="service"), "book_accepted_quote", quote_accepted(
+        alice.customer_id, "q-0043", order_id=order["id"], order=quoted,
+        total={"amount": "99.00", "currency": "EUR"}))
+    linked = call(factory, alice, "get_order", order["id"])
+    assert linked["quote_id"] == "q-0043" and linked["status"] == "submitted" and linked["price"] is None
+    assert [i["description"] for i in linked["items"]] == ["Boxes"]
+    assert len([e for e in events(factory, "order.submitted") if e["data"]["order_id"] == order["id"]]) == 1
+    # Only order_id: the draft is submitted as it is (no content in the event to replace it).
+    draft = call(factory, alice, "create_order", delivery())
+    call(factory, CallerContext(role="service"), "book_accepted_quote",
+         quote_accepted(alice.customer_id, "q-0044", order_id=draft["id"]))
+    booked = call(factory, alice, "get_order", draft["id"])
+    assert booked["status"] == "submitted" and booked["price"] is None
+    assert [i["description"] for i in booked["items"]] == ["Boxes"]
