@@ -34,7 +34,8 @@ def event_data(customer: Customer) -> dict:
             "require_dimensions": customer.require_dimensions,
             "location_sharing": customer.location_sharing,
             "allow_order_upload": customer.allow_order_upload,
-            "default_depot_id": customer.default_depot_id}
+            "default_depot_id": customer.default_depot_id,
+            "billing_address": customer.billing_address}
 
 
 def create(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:

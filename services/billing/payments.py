@@ -1,0 +1,413 @@
+"""Payments: online by card through the provider adapter, offline (recorded by the operator),
+refunds, and reconciling what the provider did when its answer was lost.
+
+A card payment is three steps, so that a double click, a retried request or a crash never
+charges twice and never loses a charge:
+1. *reserve*: in a transaction of its own, the invoice is locked, the amount checked against
+   what is outstanding minus payments still in flight, and a ``pending`` payment row committed,
+   unique per (customer, Idempotency-Key). A concurrent duplicate hits that unique key and waits
+   for the first request's answer instead of charging.
+2. *charge*: the provider is called with the payment's id as its idempotency key (Stripe-style),
+   so asking again (a retry, the reconciliation job) returns the same charge.
+3. *record*: the outcome is applied in the worker's transaction: ledger row, invoice figures,
+   ``payment.received``. A lost answer (timeout) leaves the payment ``processing``; the
+   reconciliation timer asks the provider again until it knows.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
+from services.common.db import UnitOfWork, utcnow
+from services.common.errors import (BadRequest, Conflict, NotFound, PaymentDeclined, ServiceUnavailable,
+                                    ValidationFailed)
+from services.common.money import exponent, from_minor, to_minor, wire_minor
+from services.billing import invoices
+from services.billing.models import Invoice, Payment, Refund, new_id
+from services.billing.providers import get_provider
+from services.billing.providers.base import (IgnoredEvent, Intent, InvalidSignature, ProviderError,
+                                             ProviderTimeout, ProviderUnavailable)
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = ("pending", "processing", "requires_action")
+FINAL = ("succeeded", "failed")
+DUPLICATE_WAIT_SECONDS = 8.0
+
+
+def provider(uow: UnitOfWork):
+    return get_provider(engine=uow.engine)
+
+
+# --- paying online ------------------------------------------------------------------------------
+def pay(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict,
+        idempotency_key: str | None) -> dict:
+    caller.require(*CUSTOMER_ROLES)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
+        raise ValidationFailed.of({"Idempotency-Key": ["Use 1 to 128 characters."]})
+    request_hash = hashlib.sha256(json.dumps(
+        [invoice_id, str(data["amount"]), data.get("currency"), data["payment_method"]]).encode()).hexdigest()
+    payment_id, first = _reserve(uow, caller, invoice_id, data, idempotency_key, request_hash)
+    if not first:
+        return _answer(_settled_view(uow, caller, payment_id))
+    payment = uow.session.get(Payment, payment_id, with_for_update=True)
+    _charge(uow, payment)
+    return _answer(view(payment), uow)
+
+
+def _reserve(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict,
+             key: str | None, request_hash: str) -> tuple[str, bool]:
+    """Commit a pending payment; ``(id, True)``, or ``(id of the earlier one, False)`` for a
+    repeated Idempotency-Key."""
+    session = uow.separate_session()
+    try:
+        if key is not None:
+            earlier = _by_key(session, caller.customer_id, key)
+            if earlier is not None:
+                return _same_request(earlier, request_hash).id, False
+        invoice = invoices.locked(session, caller, invoice_id)
+        amount = _amount(data, invoice)
+        _check_room(session, invoice, amount)
+        payment = Payment(customer_id=invoice.customer_id, invoice_id=invoice.id, amount_minor=amount,
+                          currency=invoice.currency, method="card", status="pending",
+                          provider=provider(uow).name, payment_method=data["payment_method"],
+                          idempotency_key=key,
+                          request_hash=request_hash, recorded_by=caller.user_id)
+        session.add(payment)
+        try:
+            session.commit()
+        except IntegrityError:
+            # A concurrent request with the same key committed first: it is the one that charges.
+            session.rollback()
+            earlier = _by_key(session, caller.customer_id, key)
+            if earlier is None:
+                raise
+            return _same_request(earlier, request_hash).id, False
+        return payment.id, True
+    finally:
+        session.close()
+
+
+def _by_key(session: Session, customer_id: str, key: str) -> Payment | None:
+    return session.scalar(select(Payment).where(Payment.customer_id == customer_id,
+                                                Payment.idempotency_key == key))
+
+
+def _same_request(earlier: Payment, request_hash: str) -> Payment:
+    if earlier.request_hash != request_hash:
+        raise Conflict("This Idempotency-Key was used with another request.",
+                       {"payment_id": earlier.id})
+    return earlier
+
+
+def _amount(data: dict, invoice: Invoice) -> int:
+    if data.get("currency") and data["currency"].upper() != invoice.currency:
+        raise ValidationFailed.of({"currency": [f"The invoice is in {invoice.currency}."]})
+    amount = to_minor(Decimal(data["amount"]), invoice.currency)
+    if Decimal(data["amount"]) != from_minor(amount, invoice.currency):
+        raise ValidationFailed.of({"amount": [f"{invoice.currency} amounts have at most "
+                                              f"{exponent(invoice.currency)} decimals."]})
+    if amount <= 0:
+        raise ValidationFailed.of({"amount": ["The amount must be more than zero."]})
+    return amount
+
+
+def _check_room(session: Session, invoice: Invoice, amount: int) -> None:
+    """Refuse an overpayment: counting payments still in flight, so two tabs paying the whole
+    invoice at once cannot both go through."""
+    in_flight = session.scalar(select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+        Payment.invoice_id == invoice.id, Payment.status.in_(IN_FLIGHT))) or 0
+    room = invoice.outstanding_minor - int(in_flight)
+    if invoice.outstanding_minor == 0:
+        raise Conflict(f"Invoice {invoice.number} is already settled.",
+                       {"outstanding": wire_minor(0, invoice.currency), "invoice_id": invoice.id})
+    if amount > room:
+        raise Conflict(f"That is more than the {from_minor(max(room, 0), invoice.currency)} "
+                       f"{invoice.currency} that can still be paid on invoice {invoice.number}"
+                       + (" (another payment of it is in progress)." if in_flight else "."),
+                       {"outstanding": wire_minor(invoice.outstanding_minor, invoice.currency),
+                        "in_progress": wire_minor(int(in_flight), invoice.currency),
+                        "invoice_id": invoice.id})
+
+
+def _charge_request(uow: UnitOfWork, payment: Payment) -> Intent:
+    """The charge of a payment: the same request every time it is sent (the first time, and
+    again by reconciliation), so the provider's idempotency returns one charge."""
+    return provider(uow).charge(amount=from_minor(payment.amount_minor, payment.currency),
+                                currency=payment.currency, payment_method=payment.payment_method,
+                                idempotency_key=payment.id, description=f"Invoice payment {payment.id}",
+                                metadata={"payment_id": payment.id, "invoice_id": payment.invoice_id,
+                                          "customer_id": payment.customer_id})
+
+
+def _charge(uow: UnitOfWork, payment: Payment) -> None:
+    try:
+        intent = _charge_request(uow, payment)
+    except ProviderTimeout:
+        log.warning("payment %s: the provider did not answer in time; reconciling later", payment.id)
+        payment.status = "processing"
+        return
+    except ProviderUnavailable as exc:
+        # Refused before anything happened: nothing was charged, the customer may try again.
+        payment.status, payment.failure_code = "failed", "provider_unavailable"
+        payment.failure_message = str(exc) or "The card processor is not reachable."
+        return
+    except ProviderError as exc:
+        payment.status, payment.failure_code = "failed", getattr(exc, "code", "provider_error")
+        payment.failure_message = str(exc)
+        return
+    apply(uow, payment, intent)
+
+
+def apply(uow: UnitOfWork, payment: Payment, intent: Intent) -> None:
+    """Bring a locked payment in line with what the provider says. Idempotent: a final payment
+    is never changed again (a late webhook, a second reconciliation)."""
+    if payment.status in FINAL:
+        return
+    payment.provider_ref = intent.id
+    payment.card = intent.card
+    if intent.status == "succeeded":
+        invoice = uow.session.scalar(select(Invoice).where(Invoice.id == payment.invoice_id).with_for_update())
+        payment.status, payment.received_at, payment.next_action = "succeeded", utcnow(), None
+        invoices.settle(uow.session, invoice, "payment", payment.amount_minor, source_id=payment.id,
+                        reference=invoice.number, description=_describe(payment, invoice),
+                        occurred_at=payment.received_at)
+        uow.emit("payment.received", event_data(payment), customer_id=payment.customer_id)
+    elif intent.status == "declined":
+        payment.status, payment.next_action = "failed", None
+        payment.failure_code, payment.failure_message = intent.failure_code, intent.failure_message
+    elif intent.status == "requires_action":
+        payment.status, payment.next_action = "requires_action", intent.next_action
+    else:
+        payment.status = "processing"
+
+
+def _describe(payment: Payment, invoice: Invoice) -> str:
+    how = {"card": "Card payment", "bank_transfer": "Bank transfer", "cheque": "Cheque",
+           "cash": "Cash"}.get(payment.method, "Payment")
+    extra = f" ({payment.reference})" if payment.reference else ""
+    return f"{how}{extra} for invoice {invoice.number}"
+
+
+def _settled_view(uow: UnitOfWork, caller: CallerContext, payment_id: str) -> dict:
+    """The answer of the request that holds this key: once it has left ``pending``."""
+    deadline = time.monotonic() + DUPLICATE_WAIT_SECONDS
+    while True:
+        session = uow.separate_session()
+        try:
+            payment = session.get(Payment, payment_id)
+            if payment.status != "pending" or time.monotonic() > deadline:
+                return view(payment)
+        finally:
+            session.close()
+        time.sleep(0.05)
+
+
+def _answer(found: dict, uow: UnitOfWork | None = None) -> dict:
+    """A declined payment is an error to the caller (402), the same one on every replay. The
+    failure is committed before it is raised: it must outlive the error (a raise rolls back)."""
+    if found["status"] == "failed":
+        if uow is not None:
+            uow.commit()
+        if found["failure_code"] == "provider_unavailable":
+            raise ServiceUnavailable("The card processor is not reachable; nothing was charged. Try again shortly.",
+                                     {"payment": found})
+        raise PaymentDeclined(found["failure_message"] or "The card was declined.",
+                              {"decline_code": found["failure_code"], "payment": found})
+    return found
+
+
+def confirm(uow: UnitOfWork, caller: CallerContext, payment_id: str, response: dict) -> dict:
+    """The customer's answer to 3-D Secure (the provider checks it)."""
+    caller.require(*CUSTOMER_ROLES)
+    payment = locked(uow.session, caller, payment_id)
+    if payment.status != "requires_action":
+        raise Conflict(f"This payment is {payment.status.replace('_', ' ')}; there is nothing to confirm.",
+                       {"status": payment.status})
+    try:
+        intent = provider(uow).confirm(payment.provider_ref, response)
+    except ProviderTimeout:
+        payment.status = "processing"
+        return view(payment)
+    except ProviderError as exc:
+        raise ServiceUnavailable(f"The card processor could not take the answer: {exc}") from None
+    apply(uow, payment, intent)
+    return _answer(view(payment), uow)
+
+
+def provider_event(uow: UnitOfWork, body: bytes, headers: dict) -> dict:
+    """A signed notification from the provider (a webhook): settles what it names."""
+    try:
+        intent = provider(uow).parse_event(body, headers)
+    except InvalidSignature:
+        raise BadRequest("The notification's signature is not valid.") from None
+    except IgnoredEvent:
+        return {"ignored": True}        # signed, but not about a payment: acknowledged
+    payment = uow.session.scalar(select(Payment).where(Payment.provider_ref == intent.id).with_for_update())
+    if payment is None:
+        payment_id = (getattr(intent, "metadata", None) or {}).get("payment_id")
+        payment = uow.session.get(Payment, payment_id, with_for_update=True) if payment_id else None
+    if payment is None:
+        raise NotFound("No payment has this provider reference.")
+    apply(uow, payment, intent)
+    return {"payment_id": payment.id, "status": payment.status}
+
+
+def reconcile(uow: UnitOfWork, older_than: timedelta = timedelta(seconds=30), limit: int = 100) -> int:
+    """Ask the provider about payments whose answer was lost (a timeout, a crash between charge
+    and record). Asking with the same idempotency key returns the same charge, never a new one."""
+    cutoff = utcnow() - older_than
+    query = (select(Payment).where(Payment.method == "card", Payment.status.in_(("pending", "processing")),
+                                   Payment.updated_at < cutoff).order_by(Payment.updated_at).limit(limit))
+    if uow.session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    settled = 0
+    for payment in uow.session.scalars(query).all():
+        try:
+            intent = (provider(uow).retrieve(payment.provider_ref) if payment.provider_ref
+                      else _charge_request(uow, payment))
+        except ProviderError as exc:
+            log.warning("payment %s still unknown at the provider: %s", payment.id, exc)
+            payment.updated_at = utcnow()
+            continue
+        apply(uow, payment, intent)
+        settled += payment.status in FINAL
+    return settled
+
+
+# --- offline payments and refunds (operator) ------------------------------------------------------
+def record_offline(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict) -> dict:
+    caller.require_operator()
+    invoice = invoices.locked(uow.session, caller, invoice_id)
+    amount = _amount(data, invoice)
+    _check_room(uow.session, invoice, amount)
+    received = data.get("received_at") or utcnow()
+    if received > utcnow() + timedelta(minutes=5):
+        raise ValidationFailed.of({"received_at": ["A payment cannot be received in the future."]})
+    payment = Payment(customer_id=invoice.customer_id, invoice_id=invoice.id, amount_minor=amount,
+                      currency=invoice.currency, method=data["method"], status="succeeded",
+                      reference=data.get("reference"), received_at=received, recorded_by=caller.user_id)
+    uow.session.add(payment)
+    uow.session.flush()
+    invoices.settle(uow.session, invoice, "payment", amount, source_id=payment.id,
+                    reference=invoice.number, description=_describe(payment, invoice), occurred_at=received)
+    uow.emit("payment.received", event_data(payment), customer_id=payment.customer_id)
+    return view(payment)
+
+
+def refund(uow: UnitOfWork, caller: CallerContext, payment_id: str, data: dict) -> dict:
+    caller.require_operator(OPERATOR_ADMIN)
+    payment = locked(uow.session, caller, payment_id)
+    if payment.status != "succeeded":
+        raise Conflict("Only a received payment can be refunded.", {"status": payment.status})
+    amount = to_minor(Decimal(data["amount"]), payment.currency)
+    left = payment.amount_minor - payment.refunded_minor
+    if not 0 < amount <= left:
+        raise Conflict(f"At most {from_minor(left, payment.currency)} {payment.currency} of this "
+                       f"payment can be refunded.", {"refundable": wire_minor(left, payment.currency)})
+    invoice = invoices.locked(uow.session, caller, payment.invoice_id)
+    back = Refund(id=new_id(), payment_id=payment.id, customer_id=payment.customer_id, amount_minor=amount,
+                  reason=data.get("reason"), created_by=caller.user_id, created_at=utcnow())
+    if payment.method == "card" and payment.provider_ref:
+        # Before this transaction writes anything: the processor is another system, and its
+        # answer must not wait on our locks (on SQLite, one writer at a time).
+        try:
+            result = provider(uow).refund(payment.provider_ref, from_minor(amount, payment.currency),
+                                          idempotency_key=back.id)
+        except ProviderError as exc:
+            raise ServiceUnavailable(f"The card processor did not take the refund: {exc}") from None
+        if result.status == "failed":
+            raise Conflict(f"The card processor refused the refund ({result.failure_code}).",
+                           {"failure_code": result.failure_code})
+        back.provider_ref = result.id       # "pending" (Stripe) settles at the processor later
+    uow.session.add(back)
+    uow.session.flush()
+    payment.refunded_minor += amount
+    invoices.settle(uow.session, invoice, "refund", amount, source_id=back.id, reference=invoice.number,
+                    description=f"Refund of {_describe(payment, invoice).lower()}"
+                                + (f": {back.reason}" if back.reason else ""),
+                    occurred_at=back.created_at)
+    uow.emit("payment.refunded", {**event_data(payment), "amount": wire_minor(amount, payment.currency),
+                                  "refund_id": back.id}, customer_id=payment.customer_id)
+    return view(payment)
+
+
+# --- reading --------------------------------------------------------------------------------------
+def _scoped(caller: CallerContext, payment_id: str):
+    customer_id = caller.scope()
+    query = select(Payment).where(Payment.id == payment_id)
+    if customer_id is not None:
+        query = query.where(Payment.customer_id == customer_id)
+    return query
+
+
+def locked(session: Session, caller: CallerContext, payment_id: str) -> Payment:
+    payment = session.scalar(_scoped(caller, payment_id).with_for_update())
+    if payment is None:
+        raise NotFound("No such payment.")
+    return payment
+
+
+def get(session: Session, caller: CallerContext, payment_id: str) -> dict:
+    payment = session.scalar(_scoped(caller, payment_id))
+    if payment is None:
+        raise NotFound("No such payment.")
+    return view(payment)
+
+
+def listing(session: Session, caller: CallerContext, args: dict) -> dict:
+    customer_id = caller.scope(args.get("customer_id"))
+    query = select(Payment)
+    if customer_id is not None:
+        query = query.where(Payment.customer_id == customer_id)
+    if args.get("invoice_id"):
+        query = query.where(Payment.invoice_id == args["invoice_id"])
+    if args.get("status"):
+        query = query.where(Payment.status.in_(args["status"]))
+    else:
+        query = query.where(Payment.status != "pending")
+    if args.get("from"):
+        query = query.where(Payment.created_at >= invoices._start(args["from"]))
+    if args.get("to"):
+        query = query.where(Payment.created_at < invoices._start(args["to"] + timedelta(days=1)))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    page, per_page = args["page"], args["per_page"]
+    desc = (args.get("sort") or "-created_at").startswith("-")
+    rows = session.scalars(query.order_by(Payment.created_at.desc() if desc else Payment.created_at.asc())
+                           .limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [view(p) for p in rows], "page": page, "per_page": per_page, "total": total}
+
+
+def last_received(session: Session, customer_id: str) -> Payment | None:
+    return session.scalar(select(Payment).where(Payment.customer_id == customer_id,
+                                                Payment.status == "succeeded")
+                          .order_by(Payment.received_at.desc()).limit(1))
+
+
+def view(payment: Payment) -> dict:
+    cur = payment.currency
+    return {"id": payment.id, "invoice_id": payment.invoice_id, "customer_id": payment.customer_id,
+            "amount": wire_minor(payment.amount_minor, cur), "method": payment.method,
+            "status": payment.status, "card": payment.card, "next_action": payment.next_action,
+            "failure_code": payment.failure_code, "failure_message": payment.failure_message,
+            "reference": payment.reference, "refunded": wire_minor(payment.refunded_minor, cur),
+            "received_at": _iso(payment.received_at), "created_at": _iso(payment.created_at)}
+
+
+def event_data(payment: Payment) -> dict:
+    return {"payment_id": payment.id, "invoice_id": payment.invoice_id,
+            "amount": wire_minor(payment.amount_minor, payment.currency), "method": payment.method,
+            "status": payment.status}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
