@@ -54,13 +54,13 @@ def create_app(config: dict | None = None) -> Flask:
     api = PortalApi(app)
     errors.register(app)
 
-    from gateway.blueprints import (account, admin, auth, conversations, dispatch, health, imports,
-                                    me, meta, orders, places, rentals, sso, tracking)
+    from gateway.blueprints import (account, admin, auth, billing, conversations, dispatch, health,
+                                    imports, me, meta, orders, places, rentals, sso, tracking)
 
     app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
     app.register_blueprint(tracking.page)        # /t/<token>: the public tracking page
     for blp in (auth.blp, sso.blp, me.blp, account.blp, orders.blp, imports.blp, places.blp,
-                conversations.blp, tracking.blp, rentals.blp, admin.blp, dispatch.blp, meta.blp):
+                conversations.blp, tracking.blp, rentals.blp, billing.blp, admin.blp, dispatch.blp, meta.blp):
         api.register_blueprint(blp)
 
     @app.before_request

@@ -1,0 +1,330 @@
+"""Billing: the account summary, statements, quotes, invoices and payments.
+
+Customers see their own account only. Operator staff use the same reading routes with
+``customer_id`` (a customer sending someone else's id gets 404, like any unknown id); what only
+staff do (rate cards, sending quotes, issuing invoices, offline payments, refunds, credit notes)
+lives under ``/admin``."""
+from __future__ import annotations
+
+import base64
+
+from flask import Response, request
+from flask_smorest import Blueprint
+
+from gateway.auth import caller, operator, requires
+from gateway.inputs import query_args
+from gateway.rpc import answer, client
+from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES
+from services.common.schemas import page_of
+from services.orders.files import content_disposition
+from services.billing.rate_card_schemas import RateCardIn, RateCardOut
+from services.billing.schemas import (ChangesIn, ConfirmIn, CreditNoteIn, DateRangeArgs, InvoiceIn,
+                                      InvoiceListArgs, InvoiceOut, InvoiceSummaryOut,
+                                      OfflinePaymentIn, PaymentIn, PaymentListArgs, PaymentOut,
+                                      PricePreviewIn, PricePreviewOut, QuoteListArgs, QuoteOut,
+                                      QuoteRequestIn, QuoteSendIn, RateCardListArgs, RefundIn,
+                                      RejectIn, StatementOut, SummaryArgs, SummaryOut)
+
+blp = Blueprint("billing", __name__, url_prefix="/api/v1",
+                description="Billing: account summary, statements, quotes, invoices, payments; "
+                            "rate cards and invoicing for operator staff.")
+CUSTOMERS = tuple(sorted(CUSTOMER_ROLES))
+ANYONE = tuple(sorted(CUSTOMER_ROLES | OPERATOR_ROLES))
+IDEMPOTENCY = [{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 128},
+                "description": "Repeat the request safely: the same key returns the first answer and "
+                               "charges, issues or records nothing twice (also when the two arrive at once)."}]
+PDF_TIMEOUT = 60.0      # a statement of thousands of entries takes seconds to lay out
+
+
+def billing(method: str, *args, **kwargs):
+    return client().call("billing", method, *args, caller=caller(), **kwargs)
+
+
+def _key() -> str | None:
+    return request.headers.get("Idempotency-Key")
+
+
+def _file(found: dict, inline: bool = False) -> Response:
+    body = base64.b64decode(found["base64"]) if "base64" in found else found["text"].encode("utf-8")
+    response = Response(body, mimetype=found["content_type"])
+    response.headers["Content-Disposition"] = content_disposition(found["filename"], "inline" if inline else "attachment")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- account and statements ---------------------------------------------------------------------
+@blp.route("/account/summary", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(SummaryArgs, location="query")
+@blp.response(200, SummaryOut)
+def summary(_args):
+    """Your current balance, what is overdue, how many invoices are open, and your last payment."""
+    return answer(billing("account_summary", query_args()))
+
+
+@blp.route("/statements", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(DateRangeArgs, location="query")
+@blp.response(200, StatementOut)
+def statement(_args):
+    """A statement for `from`..`to` (days, inclusive; default this month): opening balance,
+    every invoice, payment, credit note and refund in order with the running balance, closing balance."""
+    return answer(billing("statement", query_args()))
+
+
+@blp.route("/statements.pdf", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(DateRangeArgs, location="query")
+@blp.response(200, description="The statement as a PDF.")
+def statement_pdf(_args):
+    """The same statement as a PDF to print or keep."""
+    return _file(billing("statement_pdf", query_args(), timeout=PDF_TIMEOUT), inline=request.args.get("download") != "1")
+
+
+@blp.route("/statements.csv", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(DateRangeArgs, location="query")
+@blp.response(200, description="The statement as CSV (UTF-8, one row per entry).")
+def statement_csv(_args):
+    """The same statement as CSV for a spreadsheet (no cell is ever a formula)."""
+    return _file(billing("statement_csv", query_args(), timeout=PDF_TIMEOUT))
+
+
+# --- quotes ------------------------------------------------------------------------------------
+@blp.route("/quotes", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(QuoteListArgs, location="query")
+@blp.response(200, page_of(QuoteOut))
+def list_quotes(_args):
+    """Your quotes, newest first: filter by `status` (requested, sent, changes_requested, accepted
+    or booked, rejected, expired; repeat for several) and by the day asked (`from`, `to`)."""
+    return answer(billing("list_quotes", query_args()))
+
+
+@blp.route("/quotes", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(QuoteRequestIn)
+@blp.response(201, QuoteOut)
+@blp.doc(parameters=IDEMPOTENCY)
+def request_quote(_payload):
+    """Ask for a quote: describe the order (as for `POST /orders`), name your draft in `order_id`
+    if there is one, add a message. The operator prices it and sends it back."""
+    return answer(billing("request_quote", request.get_json(), idempotency_key=_key()), 201)
+
+
+@blp.route("/quotes/<string:quote_id>", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, QuoteOut)
+def get_quote(quote_id):
+    """One quote with its price, validity and history (every request, revision and answer)."""
+    return answer(billing("get_quote", quote_id))
+
+
+@blp.route("/quotes/<string:quote_id>/accept", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.response(200, QuoteOut)
+def accept_quote(quote_id):
+    """Accept a sent quote: it becomes a booking at the quoted price (409 once it has expired)."""
+    return answer(billing("accept_quote", quote_id))
+
+
+@blp.route("/quotes/<string:quote_id>/reject", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(RejectIn)
+@blp.response(200, QuoteOut)
+def reject_quote(_payload, quote_id):
+    """Say no to a quote, with the reason."""
+    return answer(billing("reject_quote", quote_id, request.get_json()))
+
+
+@blp.route("/quotes/<string:quote_id>/request-changes", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(ChangesIn)
+@blp.response(200, QuoteOut)
+def request_changes(_payload, quote_id):
+    """Ask for changes to a sent quote (what you want, and optionally the order as it is now):
+    the operator sends a new revision; the history keeps the old one."""
+    return answer(billing("request_quote_changes", quote_id, request.get_json()))
+
+
+# --- invoices and payments ---------------------------------------------------------------------
+@blp.route("/invoices", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(InvoiceListArgs, location="query")
+@blp.response(200, page_of(InvoiceSummaryOut))
+def list_invoices(_args):
+    """Your invoices, newest first: filter by `status` (`open` = anything outstanding,
+    `partially_paid`, `overdue`, `paid`, `credited`), issue day (`from`, `to`) or `order_id`."""
+    return answer(billing("list_invoices", query_args()))
+
+
+@blp.route("/invoices/<string:invoice_id>", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, InvoiceOut)
+def get_invoice(invoice_id):
+    """One invoice: lines, taxes per rate, payments, credit notes, what is outstanding, terms and due date."""
+    return answer(billing("get_invoice", invoice_id))
+
+
+@blp.route("/invoices/<string:invoice_id>/pdf", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, description="The invoice as a PDF.")
+def invoice_pdf(invoice_id):
+    """The invoice to print: breakdown, payment history, outstanding balance, terms, due date."""
+    return _file(billing("invoice_pdf", invoice_id, timeout=PDF_TIMEOUT), inline=request.args.get("download") != "1")
+
+
+@blp.route("/invoices/<string:invoice_id>/payments", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(PaymentIn)
+@blp.response(201, PaymentOut)
+@blp.doc(parameters=IDEMPOTENCY, responses={"402": {"description": "The card was declined (`details.decline_code`)."}})
+def pay(_payload, invoice_id):
+    """Pay an invoice by card, in whole or in part, with the processor's card token. Answers the
+    payment: `succeeded`, `requires_action` (3-D Secure: answer it at `/payments/{id}/confirm`)
+    or `processing` (the processor is slow; it settles shortly). 402 when declined; 409 when the
+    amount is more than what is outstanding."""
+    return answer(billing("pay_invoice", invoice_id, request.get_json(), idempotency_key=_key(),
+                          timeout=30.0), 201)
+
+
+@blp.route("/payments", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(PaymentListArgs, location="query")
+@blp.response(200, page_of(PaymentOut))
+def list_payments(_args):
+    """Your payment history, newest first (filter by `invoice_id`, `status`, `from`, `to`)."""
+    return answer(billing("list_payments", query_args()))
+
+
+@blp.route("/payments/<string:payment_id>", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, PaymentOut)
+def get_payment(payment_id):
+    """One payment and where it stands."""
+    return answer(billing("get_payment", payment_id))
+
+
+@blp.route("/payments/<string:payment_id>/confirm", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(ConfirmIn)
+@blp.response(200, PaymentOut)
+def confirm_payment(_payload, payment_id):
+    """Answer the card's 3-D Secure check (402 if it fails)."""
+    return answer(billing("confirm_payment", payment_id, request.get_json(), timeout=30.0))
+
+
+@blp.route("/payments/provider-events/<string:provider>", methods=["POST"])
+@blp.response(200, description="The notification was verified and applied.")
+def provider_event(provider):
+    """Notifications of the card processor (its webhooks), verified by their signature."""
+    body = request.get_data(cache=False, as_text=True)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return answer(client().call("billing", "provider_event", body, headers))
+
+
+# --- operator staff ------------------------------------------------------------------------------
+@blp.route("/admin/rate-cards", methods=["GET"])
+@operator()
+@blp.arguments(RateCardListArgs, location="query")
+@blp.response(200, page_of(RateCardOut))
+def list_rate_cards(_args):
+    """Rate cards: each customer's own first, then the defaults."""
+    return answer(billing("list_rate_cards", query_args()))
+
+
+@blp.route("/admin/rate-cards", methods=["POST"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(RateCardIn)
+@blp.response(201, RateCardOut)
+def create_rate_card(_payload):
+    """A rate card: base fee, per km / kg / package / hour / day, minimum, surcharges (out of
+    hours, weekend, percent, fixed) and tax rate; for one customer or the default, for one kind
+    of order or all."""
+    return answer(billing("create_rate_card", request.get_json()), 201)
+
+
+@blp.route("/admin/rate-cards/<string:card_id>", methods=["GET"])
+@operator()
+@blp.response(200, RateCardOut)
+def get_rate_card(card_id):
+    """One rate card."""
+    return answer(billing("get_rate_card", card_id))
+
+
+@blp.route("/admin/rate-cards/<string:card_id>", methods=["PATCH"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(RateCardIn(partial=True))
+@blp.response(200, RateCardOut)
+def update_rate_card(_payload, card_id):
+    """Change a rate card (orders priced before keep their price)."""
+    return answer(billing("update_rate_card", card_id, request.get_json()))
+
+
+@blp.route("/admin/prices/preview", methods=["POST"])
+@operator()
+@blp.arguments(PricePreviewIn)
+@blp.response(200, PricePreviewOut)
+def price_preview(_payload):
+    """What an order would cost a customer at its rate card, line by line."""
+    return answer(billing("price_preview", request.get_json()))
+
+
+@blp.route("/admin/quotes", methods=["POST"])
+@operator()
+@blp.arguments(QuoteRequestIn)
+@blp.response(201, QuoteOut)
+@blp.doc(parameters=IDEMPOTENCY)
+def open_quote(_payload):
+    """Open a quote for a customer (`customer_id`), to price and send."""
+    return answer(billing("request_quote", request.get_json(), idempotency_key=_key()), 201)
+
+
+@blp.route("/admin/quotes/<string:quote_id>/send", methods=["POST"])
+@operator()
+@blp.arguments(QuoteSendIn)
+@blp.response(200, QuoteOut)
+def send_quote(_payload, quote_id):
+    """Price a requested quote and send it: the rate card's price, or your `lines`; valid for
+    `valid_days` or until `valid_until`."""
+    return answer(billing("send_quote", quote_id, request.get_json()))
+
+
+@blp.route("/admin/invoices", methods=["POST"])
+@operator()
+@blp.arguments(InvoiceIn)
+@blp.response(201, InvoiceOut)
+@blp.doc(parameters=IDEMPOTENCY)
+def issue_invoice(_payload):
+    """Issue an invoice: for a priced order (`order_id`) or with `lines`; numbered without gaps per year."""
+    return answer(billing("issue_invoice", request.get_json(), idempotency_key=_key()), 201)
+
+
+@blp.route("/admin/invoices/<string:invoice_id>/payments", methods=["POST"])
+@operator()
+@blp.arguments(OfflinePaymentIn)
+@blp.response(201, PaymentOut)
+@blp.doc(parameters=IDEMPOTENCY)
+def record_payment(_payload, invoice_id):
+    """Record a payment received offline (bank transfer, cheque, cash)."""
+    return answer(billing("record_payment", invoice_id, request.get_json(), idempotency_key=_key()), 201)
+
+
+@blp.route("/admin/invoices/<string:invoice_id>/credit-notes", methods=["POST"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(CreditNoteIn)
+@blp.response(201, InvoiceOut)
+def credit_invoice(_payload, invoice_id):
+    """Correct an invoice with a credit note (at most what is outstanding; refund first to
+    correct a paid one)."""
+    return answer(billing("credit_invoice", invoice_id, request.get_json()), 201)
+
+
+@blp.route("/admin/payments/<string:payment_id>/refunds", methods=["POST"])
+@operator(OPERATOR_ADMIN)
+@blp.arguments(RefundIn)
+@blp.response(201, PaymentOut)
+@blp.doc(parameters=IDEMPOTENCY)
+def refund(_payload, payment_id):
+    """Pay (part of) a payment back: by card through the processor, or recorded for offline ones."""
+    return answer(billing("refund_payment", payment_id, request.get_json(), idempotency_key=_key()), 201)
