@@ -70,11 +70,13 @@ def _reserve(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict
     repeated Idempotency-Key."""
     session = uow.separate_session()
     try:
+        invoice = invoices.locked(session, caller, invoice_id)
         if key is not None:
+            # Looked up under the invoice's lock: a duplicate that waited for it sees the first
+            # request's payment (committed) instead of mistaking it for an overpayment.
             earlier = _by_key(session, caller.customer_id, key)
             if earlier is not None:
                 return _same_request(earlier, request_hash).id, False
-        invoice = invoices.locked(session, caller, invoice_id)
         amount = _amount(data, invoice)
         _check_room(session, invoice, amount)
         payment = Payment(customer_id=invoice.customer_id, invoice_id=invoice.id, amount_minor=amount,

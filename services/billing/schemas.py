@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.money import CURRENCY, DecimalString, MoneySchema
-from services.common.schemas import PageArgs, StrictSchema
+from services.common.schemas import PageArgs, Several, StrictSchema
 from services.orders.schemas import OrderFields
 from services.billing.rate_card_schemas import PriceLineIn, PriceOut
 
@@ -32,7 +32,7 @@ INVOICE_FILTERS = ["open", "unpaid", "partially_paid", "overdue", "paid", "credi
 
 
 class InvoiceListArgs(ListArgs):
-    status = fields.List(fields.String(validate=validate.OneOf(INVOICE_FILTERS)), load_default=None,
+    status = Several(fields.String(validate=validate.OneOf(INVOICE_FILTERS)), load_default=None,
                          metadata={"description": "`open` (anything outstanding, also `unpaid`), "
                                                   "`partially_paid`, `overdue`, `paid`, `credited`; repeat for several."})
     order_id = fields.String(load_default=None)
@@ -160,7 +160,7 @@ PAYMENT_STATUSES = ["pending", "processing", "requires_action", "succeeded", "fa
 
 
 class PaymentListArgs(ListArgs):
-    status = fields.List(fields.String(validate=validate.OneOf(PAYMENT_STATUSES)), load_default=None)
+    status = Several(fields.String(validate=validate.OneOf(PAYMENT_STATUSES)), load_default=None)
     invoice_id = fields.String(load_default=None)
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(["created_at", "-created_at"]))
 
@@ -196,7 +196,7 @@ class QuoteRequestIn(StrictSchema):
 
 
 class QuoteListArgs(ListArgs):
-    status = fields.List(fields.String(validate=validate.OneOf(QUOTE_FILTERS)), load_default=None,
+    status = Several(fields.String(validate=validate.OneOf(QUOTE_FILTERS)), load_default=None,
                          metadata={"description": "Repeat for several; `booked` = accepted."})
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(
         [f"{d}{c}" for c in ("created_at", "valid_until", "number", "total") for d in ("", "-")]))

@@ -25,6 +25,16 @@ class PageArgs(StrictSchema):
     sort = fields.String(load_default=None)
 
 
+class Several(fields.List):
+    """A query argument that may name several values: repeated (``?status=a&status=b``) or
+    comma-separated (``?status=a,b``); one value arrives as a plain string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 _pages: dict[type[Schema], type[Schema]] = {}
 
 
