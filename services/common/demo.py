@@ -119,6 +119,7 @@ def seed(api: Api) -> None:
                                                "lat": 51.5128, "lng": -0.1003})
     driver = api.call("POST", "/admin/drivers", {"name": DRIVER, "phone": "+44 7700 900123",
                                                  "depot_id": depot["id"]})
+    _billing(api, acme, northwind)
     made = _create_orders(api, acme["id"], [f"ACME-{1001 + n}" for n in range(6)], submit=4)
     _start_route(api, "City run", depot["id"], driver["id"], made[:3])
     api.call("POST", f"/orders/{made[0]['id']}/messages", {"body": "Driver is on the way; call on arrival."})
@@ -128,6 +129,32 @@ def seed(api: Api) -> None:
         "items": [{"item": "TRL-40", "description": "40 ft trailer", "quantity_out": 2},
                   {"item": "FORK-3", "description": "Forklift 3 t", "quantity_out": 1}]})
     log.info("demo data: a depot, a driver, %d Acme orders (3 on a started route), a rental", len(made))
+
+
+def _billing(api: Api, acme: dict, northwind: dict) -> None:
+    """A default rate card (so every demo order has a price and is invoiced when the simulated
+    driver delivers it), a quote waiting for the operator and one waiting for Acme, and a
+    rental invoice that Northwind has paid in part."""
+    api.call("POST", "/admin/rate-cards", {
+        "name": "Standard city courier", "currency": "EUR", "tax_rate": "21", "base_fee": "12.50",
+        "per_km": "1.20", "per_kg": "0.04", "per_package": "0.75", "minimum": "20.00",
+        "timezone": "Europe/London",
+        "surcharges": [{"name": "Out of hours", "type": "out_of_hours", "percent": "25",
+                        "start": "19:00", "end": "07:00"},
+                       {"name": "Weekend", "type": "weekend", "percent": "50"}]})
+    soon = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    content = {"reference": "QUOTE-DEMO", "stops": _stops(2, soon),
+               "items": [{"description": "Display stands", "quantity": 4, "weight_kg": "35"}]}
+    api.call("POST", "/admin/quotes", {"customer_id": acme["id"], "order": content,
+                                       "message": "Event set-up on Friday, can you do it?"})
+    sent = api.call("POST", "/admin/quotes", {"customer_id": acme["id"], "order": {**content, "reference": "QUOTE-DEMO-2"}})
+    api.call("POST", f"/admin/quotes/{sent['id']}/send", {"valid_days": 10, "note": "Two-person crew included."})
+    invoice = api.call("POST", "/admin/invoices", {"customer_id": northwind["id"], "lines": [
+        {"description": "40 ft trailer, 20 days", "quantity": "40", "unit": "day", "unit_price": "35.00", "tax_rate": "21"},
+        {"description": "Forklift 3 t, 20 days", "quantity": "20", "unit": "day", "unit_price": "55.00", "tax_rate": "21"}],
+        "notes": "Rental contract: Damrak 1, Amsterdam."})
+    api.call("POST", f"/admin/invoices/{invoice['id']}/payments",
+             {"amount": "1000.00", "method": "bank_transfer", "reference": "NW-TRF-0042"})
 
 
 def start_another_run(api: Api) -> dict | None:
