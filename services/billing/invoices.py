@@ -11,12 +11,13 @@ import logging
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from services.common.caller import OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.errors import Conflict, ValidationFailed
+from services.common.scoping import get_owned, owned, paged
 from services.common.money import from_minor, to_minor, wire_minor
 from services.billing import accounts, ledger
 from services.billing.models import CreditNote, Invoice, InvoiceLine, Payment
@@ -165,26 +166,12 @@ def credit(uow: UnitOfWork, caller: CallerContext, invoice_id: str, amount: Deci
 
 
 # --- reading --------------------------------------------------------------------------------------
-def _scoped(caller: CallerContext, invoice_id: str):
-    customer_id = caller.scope()
-    query = select(Invoice).where(Invoice.id == invoice_id)
-    if customer_id is not None:
-        query = query.where(Invoice.customer_id == customer_id)
-    return query
-
-
 def locked(session: Session, caller: CallerContext, invoice_id: str) -> Invoice:
-    invoice = session.scalar(_scoped(caller, invoice_id).with_for_update())
-    if invoice is None:
-        raise NotFound("No such invoice.")
-    return invoice
+    return get_owned(session, caller, Invoice, invoice_id, "invoice", lock=True)
 
 
 def get(session: Session, caller: CallerContext, invoice_id: str) -> dict:
-    invoice = session.scalar(_scoped(caller, invoice_id).options(selectinload(Invoice.lines)))
-    if invoice is None:
-        raise NotFound("No such invoice.")
-    return view(session, invoice)
+    return view(session, get_owned(session, caller, Invoice, invoice_id, "invoice"))
 
 
 def view(session: Session, invoice: Invoice) -> dict:
@@ -243,10 +230,7 @@ SORTS = {"issued_at": Invoice.issued_at, "due_date": Invoice.due_date, "number":
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    customer_id = caller.scope(args.get("customer_id"))
-    query = select(Invoice)
-    if customer_id is not None:
-        query = query.where(Invoice.customer_id == customer_id)
+    query = owned(caller, Invoice, args.get("customer_id"))
     on = today()
     wanted = set(args.get("status") or [])
     if wanted:
@@ -270,13 +254,10 @@ def listing(session: Session, caller: CallerContext, args: dict) -> dict:
         query = query.where(Invoice.issued_at < _start(args["to"] + timedelta(days=1)))
     if args.get("order_id"):
         query = query.where(Invoice.order_id == args["order_id"])
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
     sort = args.get("sort") or "-issued_at"
     column = SORTS[sort.lstrip("-")]
     query = query.order_by(column.desc() if sort.startswith("-") else column.asc(), Invoice.number.desc())
-    page, per_page = args["page"], args["per_page"]
-    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [summary(x) for x in rows], "page": page, "per_page": per_page, "total": total}
+    return paged(session, query, args, transform=summary)
 
 
 # --- the daily job ----------------------------------------------------------------------------------

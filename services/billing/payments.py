@@ -30,6 +30,7 @@ from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import (BadRequest, Conflict, NotFound, PaymentDeclined, ServiceUnavailable,
                                     ValidationFailed)
+from services.common.scoping import get_owned, owned, paged
 from services.common.money import exponent, from_minor, to_minor, wire_minor
 from services.billing import invoices
 from services.billing.models import Invoice, Payment, Refund, new_id
@@ -344,49 +345,27 @@ def refund(uow: UnitOfWork, caller: CallerContext, payment_id: str, data: dict) 
 
 
 # --- reading --------------------------------------------------------------------------------------
-def _scoped(caller: CallerContext, payment_id: str):
-    customer_id = caller.scope()
-    query = select(Payment).where(Payment.id == payment_id)
-    if customer_id is not None:
-        query = query.where(Payment.customer_id == customer_id)
-    return query
-
-
 def locked(session: Session, caller: CallerContext, payment_id: str) -> Payment:
-    payment = session.scalar(_scoped(caller, payment_id).with_for_update())
-    if payment is None:
-        raise NotFound("No such payment.")
-    return payment
+    return get_owned(session, caller, Payment, payment_id, "payment", lock=True)
 
 
 def get(session: Session, caller: CallerContext, payment_id: str) -> dict:
-    payment = session.scalar(_scoped(caller, payment_id))
-    if payment is None:
-        raise NotFound("No such payment.")
-    return view(payment)
+    return view(get_owned(session, caller, Payment, payment_id, "payment"))
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    customer_id = caller.scope(args.get("customer_id"))
-    query = select(Payment)
-    if customer_id is not None:
-        query = query.where(Payment.customer_id == customer_id)
+    query = owned(caller, Payment, args.get("customer_id"))
     if args.get("invoice_id"):
         query = query.where(Payment.invoice_id == args["invoice_id"])
-    if args.get("status"):
-        query = query.where(Payment.status.in_(args["status"]))
-    else:
-        query = query.where(Payment.status != "pending")
+    # A payment still being charged is not history yet.
+    query = query.where(Payment.status.in_(args["status"]) if args.get("status") else Payment.status != "pending")
     if args.get("from"):
         query = query.where(Payment.created_at >= invoices._start(args["from"]))
     if args.get("to"):
         query = query.where(Payment.created_at < invoices._start(args["to"] + timedelta(days=1)))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    page, per_page = args["page"], args["per_page"]
     desc = (args.get("sort") or "-created_at").startswith("-")
-    rows = session.scalars(query.order_by(Payment.created_at.desc() if desc else Payment.created_at.asc())
-                           .limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [view(p) for p in rows], "page": page, "per_page": per_page, "total": total}
+    query = query.order_by(Payment.created_at.desc() if desc else Payment.created_at.asc())
+    return paged(session, query, args, transform=view)
 
 
 def last_received(session: Session, customer_id: str) -> Payment | None:

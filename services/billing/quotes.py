@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
 
 from services.common.caller import CUSTOMER_ROLES, CallerContext
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.errors import Conflict, ValidationFailed
+from services.common.scoping import get_owned, owned, paged
 from services.common.money import to_minor, wire_minor
 from services.billing import accounts, pricing, rate_cards
 from services.billing.models import Quote, QuoteEvent
@@ -157,26 +158,12 @@ def expire(uow: UnitOfWork, caller: CallerContext) -> int:
 
 
 # --- reading -----------------------------------------------------------------------------------------
-def _scoped(caller: CallerContext, quote_id: str):
-    customer_id = caller.scope()
-    query = select(Quote).where(Quote.id == quote_id)
-    if customer_id is not None:
-        query = query.where(Quote.customer_id == customer_id)
-    return query
-
-
 def _locked(session: Session, caller: CallerContext, quote_id: str) -> Quote:
-    quote = session.scalar(_scoped(caller, quote_id).with_for_update())
-    if quote is None:
-        raise NotFound("No such quote.")
-    return quote
+    return get_owned(session, caller, Quote, quote_id, "quote", lock=True)
 
 
 def get(session: Session, caller: CallerContext, quote_id: str) -> dict:
-    quote = session.scalar(_scoped(caller, quote_id).options(selectinload(Quote.history)))
-    if quote is None:
-        raise NotFound("No such quote.")
-    return view(quote, caller)
+    return view(get_owned(session, caller, Quote, quote_id, "quote"), caller)
 
 
 def _status(quote: Quote, now: datetime) -> str:
@@ -214,10 +201,7 @@ SORTS = {"created_at": Quote.created_at, "valid_until": Quote.valid_until, "numb
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    customer_id = caller.scope(args.get("customer_id"))
-    query = select(Quote)
-    if customer_id is not None:
-        query = query.where(Quote.customer_id == customer_id)
+    query = owned(caller, Quote, args.get("customer_id"))
     now = utcnow()
     wanted = {"accepted" if s == "booked" else s for s in args.get("status") or []}
     if wanted:
@@ -233,14 +217,10 @@ def listing(session: Session, caller: CallerContext, args: dict) -> dict:
         query = query.where(Quote.created_at >= _day(args["from"]))
     if args.get("to"):
         query = query.where(Quote.created_at < _day(args["to"]) + timedelta(days=1))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
     sort = args.get("sort") or "-created_at"
     column = SORTS[sort.lstrip("-")]
     query = query.order_by(column.desc() if sort.startswith("-") else column.asc(), Quote.number.desc())
-    page, per_page = args["page"], args["per_page"]
-    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [view(q, caller, history=False) for q in rows], "page": page,
-            "per_page": per_page, "total": total}
+    return paged(session, query, args, transform=lambda q: view(q, caller, history=False))
 
 
 def _day(day) -> datetime:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
 from services.common.caller import OPERATOR_ADMIN, CallerContext
 from services.common.errors import NotFound
 from services.common.schemas import dump
+from services.common.scoping import paged
 from services.billing import pricing
 from services.billing.rate_card_schemas import RateCardOut
 from services.billing.models import RateCard
@@ -73,11 +74,7 @@ def listing(session: Session, caller: CallerContext, args: dict) -> dict:
         query = query.where(RateCard.customer_id == args["customer_id"])
     if args.get("active") is not None:
         query = query.where(RateCard.active == args["active"])
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    page, per_page = args["page"], args["per_page"]
-    rows = session.scalars(query.order_by(RateCard.customer_id.is_(None), RateCard.name)
-                           .limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [view(c) for c in rows], "page": page, "per_page": per_page, "total": total}
+    return paged(session, query.order_by(RateCard.customer_id.is_(None), RateCard.name), args, transform=view)
 
 
 def choose(session: Session, customer_id: str, kind: str | None) -> RateCard | None:

@@ -15,7 +15,7 @@ from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Forbidden, ServiceUnavailable, ValidationFailed
 from services.orders import counts, pricing, status
-from services.orders.scoping import get_owned
+from services.common.scoping import get_owned
 from services.orders.models import CustomerSettings, Item, Order, Place, StatusChange, Stop, new_id
 
 DIMENSIONS = ("weight_kg", "length_cm", "width_cm", "height_cm")

@@ -11,9 +11,8 @@ from services.common.db import UnitOfWork, utcnow
 from services.common.errors import ValidationFailed
 from services.common.schemas import dump
 from services.orders.booking import customer_settings, get_scoped, target_customer
-from services.orders.listing import paged
 from services.orders.models import Conversation, Message
-from services.orders.scoping import get_owned, owned
+from services.common.scoping import get_owned, owned, paged
 from services.orders.schemas import ConversationDetailOut, ConversationOut, MessageOut
 
 

@@ -12,7 +12,8 @@ from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import typed_data
 from services.common.schemas import dump
 from services.orders import documents, rentals, status
-from services.orders.listing import paged, summary_body
+from services.common.scoping import paged
+from services.orders.listing import summary_body
 from services.orders.models import Depot, Driver, Order, Route, Stop
 from services.orders.schemas import DepotOut, RouteOut
 

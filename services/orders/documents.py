@@ -16,7 +16,7 @@ from services.common.schemas import dump
 from services.orders import files
 from services.orders.booking import get_scoped
 from services.orders.models import Document, Order, Stop
-from services.orders.scoping import get_owned
+from services.common.scoping import get_owned
 from services.orders.schemas import DocumentOut
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,7 @@ from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Forbidden, PortalError, ValidationFailed
 from services.common.schemas import dump, load
 from services.orders import booking, spreadsheet, spreadsheet_template
-from services.orders.listing import paged
-from services.orders.scoping import get_owned, owned
+from services.common.scoping import get_owned, owned, paged
 from services.orders.models import CustomerSettings, Import, ImportError_, Order
 from services.orders.schemas import ImportOut, OrderIn
 

@@ -10,8 +10,8 @@ from services.common.errors import Conflict, NotFound, PortalError, ValidationFa
 from services.common.schemas import dump
 from services.orders import dispatch, status
 from services.orders.booking import get_scoped, summarise
-from services.orders.listing import paged, summary_row
-from services.orders.scoping import owned
+from services.orders.listing import summary_row
+from services.common.scoping import owned, paged
 from services.orders.models import Order, RescheduleRequest, Route, StatusChange
 from services.orders.schemas import OrderOut, RescheduleOut
 

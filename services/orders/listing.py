@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, true
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import Session
 
 from services.common.caller import CallerContext
@@ -109,15 +109,6 @@ def count(uow: UnitOfWork, caller: CallerContext, args: dict, where) -> tuple[in
     capped = select(Order.id).where(where).limit(COUNT_CAP + 1).subquery()
     found = uow.read(select(func.count().label("n")).select_from(capped))[0]["n"]
     return min(found, COUNT_CAP), found <= COUNT_CAP
-
-
-def paged(session: Session, query: Select, args: dict, schema, transform=None) -> dict:
-    """A page of any ORM query in the API's list shape."""
-    page, per_page = args.get("page", 1), args.get("per_page", 50)
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    items = [transform(r) for r in rows] if transform else dump(schema, rows, many=True)
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
 # --- the user's columns -----------------------------------------------------------------------

@@ -9,9 +9,9 @@ from services.common.caller import CallerContext
 from services.common.errors import ValidationFailed
 from services.common.schemas import dump
 from services.orders.booking import target_customer
-from services.orders.listing import paged
+from services.common.scoping import paged
 from services.orders.models import Place
-from services.orders.scoping import get_owned
+from services.common.scoping import get_owned
 from services.orders.schemas import PlaceOut
 
 MAX_PLACES = 5000

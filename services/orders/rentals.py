@@ -12,9 +12,9 @@ from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.schemas import dump
 from services.orders.booking import customer_settings
-from services.orders.listing import paged
+from services.common.scoping import paged
 from services.orders.models import CallOff, Order, RentalContract, RentalItem
-from services.orders.scoping import get_owned, owned
+from services.common.scoping import get_owned, owned
 from services.orders.schemas import CallOffOut, RentalContractOut
 
 
