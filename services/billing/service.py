@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 
+from eventlet import tpool
 from nameko.timer import timer
 
 from services.common.caller import SERVICE, CallerContext
@@ -24,8 +25,11 @@ from services.billing.schemas import (ChangesIn, ConfirmIn, CreditNoteIn, DateRa
 SYSTEM = CallerContext(role=SERVICE)
 
 
-def _pdf(filename: str, content: bytes) -> dict:
-    # RPC bodies are JSON: the PDF travels base64-encoded and the gateway sends the bytes.
+def _pdf(filename: str, render, view: dict) -> dict:
+    """Lay out a PDF in a real thread (eventlet's tpool): seconds of pure-Python work for a long
+    statement would otherwise hold eventlet's hub and starve the AMQP heartbeat (PITFALLS 10).
+    RPC bodies are JSON, so the PDF travels base64-encoded; the gateway sends the bytes."""
+    content = tpool.execute(render, view, branding.current())
     return {"filename": filename, "content_type": "application/pdf",
             "base64": base64.b64encode(content).decode()}
 
@@ -67,7 +71,7 @@ class Service(PortalService):
         from services.billing.statement_pdf import render_statement
 
         view = statements.statement(self.db.session, self.caller, load(DateRangeArgs, args))
-        return _pdf(f"statement-{view['from']}-{view['to']}.pdf", render_statement(view, branding.current()))
+        return _pdf(f"statement-{view['from']}-{view['to']}.pdf", render_statement, view)
 
     # --- invoices -----------------------------------------------------------------------------
     @rpc
@@ -83,7 +87,7 @@ class Service(PortalService):
         from services.billing.invoice_pdf import render_invoice
 
         view = invoices.get(self.db.session, self.caller, invoice_id)
-        return _pdf(f"invoice-{view['number']}.pdf", render_invoice(view, branding.current()))
+        return _pdf(f"invoice-{view['number']}.pdf", render_invoice, view)
 
     @rpc
     def issue_invoice(self, payload: dict, idempotency_key: str | None = None) -> dict:

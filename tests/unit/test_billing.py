@@ -190,7 +190,7 @@ def test_partial_payments_then_the_rest_then_an_overpayment_is_refused(factory):
     assert [e["data"]["amount"]["amount"] for e in events(factory, "payment.received")] == ["21.00", "100.00"]
 
 
-def test_money_as_a_json_float_or_with_too_many_decimals_is_refused(factory):
+def test_pitfall_17_money_as_a_json_float_or_with_too_many_decimals_is_refused(factory):
     alice = customer(factory)
     inv = invoice(factory, alice)
     with pytest.raises(ValidationFailed) as floats:
