@@ -16,7 +16,7 @@ from services.common.errors import ValidationFailed
 from services.common.events import typed_data
 from services.common.schemas import instance
 from services.orders.models import Order
-from services.orders.schemas import PriceOut
+from services.orders.schemas import OrderPriceOut
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def apply_priced(uow: UnitOfWork, event: dict) -> Order | None:
     data = typed_data(event)
     price, customer_id = data.get("price"), event.get("customer_id")
     if price is not None:
-        errors = instance(PriceOut).validate(price)
+        errors = instance(OrderPriceOut).validate(price)
         if errors:
             raise ValidationFailed.of(errors, f"order.priced {event.get('id')} has a malformed price")
     order = uow.session.get(Order, data["order_id"], with_for_update=True)

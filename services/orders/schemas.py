@@ -185,7 +185,7 @@ class StatusChangeOut(Schema):
     note = fields.String(allow_none=True)
 
 
-class PriceOut(Schema):
+class OrderPriceOut(Schema):
     """An order's price: billing's, from the operator's rate card (``order.priced``), or the
     total of the quote the order was booked from (``source: quote``). Also checks the price
     billing announces before it is kept (other fields pass through)."""
@@ -224,7 +224,7 @@ class OrderOut(Schema):
     route_id = fields.String(allow_none=True)
     import_id = fields.String(allow_none=True)
     quote_id = fields.String(allow_none=True)
-    price = fields.Nested(PriceOut, allow_none=True, metadata={"description": (
+    price = fields.Nested(OrderPriceOut, allow_none=True, metadata={"description": (
         "The price from the operator's rate card (net, tax, total, lines), or null until it is priced.")})
     priced_at = fields.DateTime(allow_none=True, metadata={"description": "When the price was set."})
     stops = fields.List(fields.Nested(StopOut))

@@ -11,7 +11,7 @@ import pytest
 import requests
 from pypdf import PdfReader
 
-from tests.conftest import wait_for
+from tests.conftest import PG_SERVER, wait_for
 from tests.e2e.conftest import auth, get, invite_and_accept, post
 from tests.e2e.test_orders_flows import publish_stop_event
 
@@ -192,3 +192,32 @@ def test_no_customer_reaches_anothers_billing(stack, acme, other, admin_token):
     # Staff read any customer's account by naming it.
     staff = get(stack, f"/api/v1/account/summary?customer_id={acme['customer']['id']}", admin_token)
     assert staff.status_code == 200 and staff.json()["customer_id"] == acme["customer"]["id"]
+
+
+@pytest.mark.skipif(not PG_SERVER, reason="reads the test processor's tables in the billing database")
+def test_a_charge_whose_answer_was_lost_is_settled_by_the_processors_webhook(stack, acme, admin_token):
+    from sqlalchemy import create_engine, text
+
+    from services.billing.providers.test_provider import TestProvider
+
+    token = acme["token"]
+    invoice = post(stack, "/api/v1/admin/invoices", {"customer_id": acme["customer"]["id"], "lines": [
+        {"description": "Waiting time", "quantity": "2", "unit": "hour", "unit_price": "30.00", "tax_rate": "0"}]},
+        admin_token).json()
+    slow = pay(stack, token, invoice["id"], "60.00", card="tok_timeout", key="slow-1")
+    assert slow.status_code == 201 and slow.json()["status"] == "processing"
+    assert get(stack, f"/api/v1/invoices/{invoice['id']}", token).json()["outstanding"]["amount"] == "60.00"
+    engine = create_engine(f"{stack.env['DATABASE_URL']}_billing")
+    try:
+        with engine.connect() as conn:   # the processor knows its charge by our payment id
+            intent_id = conn.scalar(text("SELECT object_id FROM testpay_idempotency_keys WHERE key = :k"),
+                                    {"k": slow.json()["id"]})
+        body, headers = TestProvider(engine).webhook_for(intent_id)
+    finally:
+        engine.dispose()
+    for _ in range(2):                   # a webhook delivered twice settles once
+        hook = requests.post(f"{stack.base}/api/v1/payments/provider-events/test", data=body, headers=headers, timeout=10)
+        assert hook.status_code == 200, hook.text
+    assert get(stack, f"/api/v1/payments/{slow.json()['id']}", token).json()["status"] == "succeeded"
+    settled = get(stack, f"/api/v1/invoices/{invoice['id']}", token).json()
+    assert settled["status"] == "paid" and len(settled["payments"]) == 1
