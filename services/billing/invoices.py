@@ -90,9 +90,8 @@ def terms_text(days: int) -> str:
 
 
 def _describe(invoice: Invoice) -> str:
-    if invoice.order_reference:
-        return f"Invoice {invoice.number} for order {invoice.order_reference}"
-    return f"Invoice {invoice.number}"
+    # Short: a statement shows the number in its own column and gives this one narrow line.
+    return f"Order {invoice.order_reference}" if invoice.order_reference else "Invoice"
 
 
 def event_data(invoice: Invoice) -> dict:
@@ -156,7 +155,7 @@ def credit(uow: UnitOfWork, caller: CallerContext, invoice_id: str, amount: Deci
     uow.session.add(note)
     uow.session.flush()
     settle(uow.session, invoice, "credit_note", note.amount_minor, source_id=note.id,
-           reference=note.number, description=f"Credit note {note.number} on {invoice.number}: {reason}",
+           reference=note.number, description=f"Credit on {invoice.number}: {reason}",
            occurred_at=now)
     uow.emit("credit_note.issued", {"credit_note_id": note.id, "number": note.number,
                                     "invoice_id": invoice.id,

@@ -182,7 +182,7 @@ def apply(uow: UnitOfWork, payment: Payment, intent: Intent) -> None:
         invoice = uow.session.scalar(select(Invoice).where(Invoice.id == payment.invoice_id).with_for_update())
         payment.status, payment.received_at, payment.next_action = "succeeded", utcnow(), None
         invoices.settle(uow.session, invoice, "payment", payment.amount_minor, source_id=payment.id,
-                        reference=invoice.number, description=_describe(payment, invoice),
+                        reference=invoice.number, description=_describe(payment),
                         occurred_at=payment.received_at)
         uow.emit("payment.received", event_data(payment), customer_id=payment.customer_id)
     elif intent.status == "declined":
@@ -194,11 +194,13 @@ def apply(uow: UnitOfWork, payment: Payment, intent: Intent) -> None:
         payment.status = "processing"
 
 
-def _describe(payment: Payment, invoice: Invoice) -> str:
+def _describe(payment: Payment) -> str:
+    """A payment on a statement line (the invoice number is in the reference column)."""
     how = {"card": "Card payment", "bank_transfer": "Bank transfer", "cheque": "Cheque",
            "cash": "Cash"}.get(payment.method, "Payment")
-    extra = f" ({payment.reference})" if payment.reference else ""
-    return f"{how}{extra} for invoice {invoice.number}"
+    if payment.method == "card" and payment.card:
+        how += f" ({payment.card.get('brand', 'card')} {payment.card.get('last4', '')})".rstrip()
+    return f"{how} {payment.reference}" if payment.reference else how
 
 
 def _settled_view(uow: UnitOfWork, caller: CallerContext, payment_id: str) -> dict:
@@ -302,7 +304,7 @@ def record_offline(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data
     uow.session.add(payment)
     uow.session.flush()
     invoices.settle(uow.session, invoice, "payment", amount, source_id=payment.id,
-                    reference=invoice.number, description=_describe(payment, invoice), occurred_at=received)
+                    reference=invoice.number, description=_describe(payment), occurred_at=received)
     uow.emit("payment.received", event_data(payment), customer_id=payment.customer_id)
     return view(payment)
 
@@ -336,8 +338,7 @@ def refund(uow: UnitOfWork, caller: CallerContext, payment_id: str, data: dict) 
     uow.session.flush()
     payment.refunded_minor += amount
     invoices.settle(uow.session, invoice, "refund", amount, source_id=back.id, reference=invoice.number,
-                    description=f"Refund of {_describe(payment, invoice).lower()}"
-                                + (f": {back.reason}" if back.reason else ""),
+                    description=f"Refund of {_describe(payment)}" + (f": {back.reason}" if back.reason else ""),
                     occurred_at=back.created_at)
     uow.emit("payment.refunded", {**event_data(payment), "amount": wire_minor(amount, payment.currency),
                                   "refund_id": back.id}, customer_id=payment.customer_id)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from services.billing import invoices as invoice_rules
 from services.billing import payments as payment_rules
+from services.billing import statements as statements_module
 from services.billing.models import Base, Invoice, LedgerEntry, Quote
 from services.billing.providers import clear_cache, get_provider
 from services.billing.service import Service
@@ -318,26 +319,37 @@ def test_overdue_invoices_are_announced_once(factory):
 
 # --- statements ---------------------------------------------------------------------------------------
 def test_a_statement_runs_from_the_opening_to_the_closing_balance_and_its_csv_has_no_formulas(factory):
-    alice = customer(factory, name="=HYPERLINK(\"http://evil\")")
+    alice = customer(factory)
     old = invoice(factory, alice)
     with factory() as session, session.begin():   # issued last month
         earlier = datetime.now(timezone.utc) - timedelta(days=40)
         session.execute(update(LedgerEntry).where(LedgerEntry.invoice_id == old["id"]).values(occurred_at=earlier))
-    inv = invoice(factory, alice, lines=[{"description": "=cmd|' /C calc'!A0", "quantity": "1",
+    inv = invoice(factory, alice, lines=[{"description": "Transport", "quantity": "1",
                                           "unit_price": "50.00", "tax_rate": "0"}])
     pay(factory, alice, inv["id"], "20.00")
+    # Text a customer controls reaches the statement: the reference on its bank transfer, and a
+    # credit note's reason quoting its complaint.
+    call(factory, OPERATOR, "record_payment", inv["id"], {"amount": "5.00", "method": "bank_transfer",
+                                                          "reference": '=HYPERLINK("http://evil.example","x")'})
+    call(factory, OPERATOR, "credit_invoice", inv["id"], {"amount": "1.00", "reason": "+cmd|' /C calc'!A0"})
     today = datetime.now(timezone.utc).date()
     view = call(factory, alice, "statement", {"from": (today - timedelta(days=10)).isoformat(), "to": today.isoformat()})
     assert view["opening_balance"]["amount"] == "121.00"
-    assert [e["kind"] for e in view["entries"]] == ["invoice", "payment"]
-    assert [e["balance"]["amount"] for e in view["entries"]] == ["171.00", "151.00"]
-    assert view["closing_balance"]["amount"] == "151.00"
+    assert [e["kind"] for e in view["entries"]] == ["invoice", "payment", "payment", "credit_note"]
+    assert [e["balance"]["amount"] for e in view["entries"]] == ["171.00", "151.00", "146.00", "145.00"]
+    assert view["closing_balance"]["amount"] == "145.00"
     assert view["closing_balance"] == call(factory, alice, "account_summary")["current_balance"]
     text = call(factory, alice, "statement_csv", {"from": (today - timedelta(days=10)).isoformat()})["text"]
-    for line in text.splitlines():
-        for cell in line.split(","):
-            assert not cell.strip('"').startswith(("=", "+", "@")), line
-    assert "151.00" in text.splitlines()[-1]
+    import csv as csv_module
+    cells = [cell for row in csv_module.reader(io.StringIO(text)) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@"))]
+    assert any("=HYPERLINK" in c for c in cells)          # kept, as text
+    assert "145.00" in text.splitlines()[-1]
+    # Whatever a line holds, a cell that would start a formula is written as text.
+    crafted = {**view, "entries": [{**view["entries"][0], "reference": "@SUM(A1:A9)",
+                                    "description": "=HYPERLINK(\"http://evil.example\")"}]}
+    row = list(csv_module.reader(io.StringIO(statements_module.as_csv(crafted))))[2]
+    assert row[2:4] == ["'@SUM(A1:A9)", "'=HYPERLINK(\"http://evil.example\")"]
 
 
 def test_invoice_and_statement_pdfs_carry_the_figures(factory):
