@@ -215,7 +215,9 @@ class Payment(Base):
 
     __tablename__ = "payments"
     __table_args__ = (UniqueConstraint("customer_id", "idempotency_key"),
-                      Index("ix_payments_customer_created", "customer_id", "created_at"))
+                      Index("ix_payments_customer_created", "customer_id", "created_at"),
+                      # the account summary's "last payment": one index step, not a sort
+                      Index("ix_payments_customer_received", "customer_id", "status", "received_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     customer_id: Mapped[str] = mapped_column(String(36))

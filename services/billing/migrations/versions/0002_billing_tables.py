@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-03 07:44:53.822170
+Create Date: 2026-12-03 08:12:13.391324
 
 """
 from typing import Sequence, Union
@@ -208,6 +208,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('customer_id', 'idempotency_key', name=op.f('uq_payments_customer_id'))
     )
     op.create_index('ix_payments_customer_created', 'payments', ['customer_id', 'created_at'], unique=False)
+    op.create_index('ix_payments_customer_received', 'payments', ['customer_id', 'status', 'received_at'], unique=False)
     op.create_index(op.f('ix_payments_invoice_id'), 'payments', ['invoice_id'], unique=False)
     op.create_index(op.f('ix_payments_provider_ref'), 'payments', ['provider_ref'], unique=False)
     op.create_index(op.f('ix_payments_status'), 'payments', ['status'], unique=False)
@@ -254,6 +255,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_payments_status'), table_name='payments')
     op.drop_index(op.f('ix_payments_provider_ref'), table_name='payments')
     op.drop_index(op.f('ix_payments_invoice_id'), table_name='payments')
+    op.drop_index('ix_payments_customer_received', table_name='payments')
     op.drop_index('ix_payments_customer_created', table_name='payments')
     op.drop_table('payments')
     op.drop_index(op.f('ix_invoice_lines_invoice_id'), table_name='invoice_lines')
