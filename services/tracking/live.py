@@ -11,7 +11,6 @@ import json
 import logging
 from datetime import timedelta
 
-from nameko.extensions import DependencyProvider
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,57 +46,3 @@ def watched(session: Session, order_ids=None) -> set[str]:
     if order_ids is not None:
         query = query.where(Watch.order_id.in_(list(order_ids)))
     return set(session.scalars(query))
-
-
-class KombuLive:
-    """Publishes live updates from the nameko service (its event handlers), on one connection
-    per process, under an eventlet lock; a failure drops the update (and the connection)."""
-
-    def __init__(self, amqp_uri: str):
-        from eventlet.semaphore import Semaphore
-
-        self.amqp_uri = amqp_uri
-        self._lock = Semaphore(1)
-        self._conn = self._channel = None
-
-    def publish(self, order_id: str, body: bytes) -> None:
-        import amqp
-        from kombu import Connection
-
-        from services.common.broker import release_quietly
-
-        with self._lock:
-            try:
-                if self._channel is None:
-                    self._conn = Connection(self.amqp_uri, connect_timeout=5)
-                    self._channel = self._conn.default_channel
-                    self._channel.exchange_declare(EXCHANGE, "topic", durable=True, auto_delete=False)
-                self._channel.basic_publish(amqp.Message(body, content_type="application/json",
-                                                         delivery_mode=1),
-                                            exchange=EXCHANGE, routing_key=routing_key(order_id))
-            except Exception as exc:
-                log.warning("live update for order %s dropped: %s", order_id, exc)
-                release_quietly(self._conn)
-                self._conn = self._channel = None
-
-    def close(self) -> None:
-        from services.common.broker import release_quietly
-
-        release_quietly(self._conn)
-        self._conn = self._channel = None
-
-
-
-class LiveUpdates(DependencyProvider):
-    """Gives the service's workers the process's ``KombuLive``."""
-
-    def setup(self):
-        self.live = KombuLive(self.container.config["AMQP_URI"])
-
-    def stop(self):
-        self.live.close()
-
-    kill = stop
-
-    def get_dependency(self, worker_ctx):
-        return self.live

@@ -6,6 +6,7 @@ from __future__ import annotations
 from nameko.timer import timer
 
 from services.common.db import Database
+from services.common.live import LiveUpdates
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import load
 from services.common.service import PortalService
@@ -17,7 +18,7 @@ from services.tracking.schemas import LinkIn
 class Service(PortalService):
     name = "tracking"
     db = Database(Base)
-    live_updates = live.LiveUpdates()
+    live_updates = LiveUpdates(live.EXCHANGE)
 
     # --- facts from other services ------------------------------------------------------------
     @event_handler("customer.created", "customer.updated")
@@ -29,7 +30,8 @@ class Service(PortalService):
         session = self.db.session
         order = assignments.apply_order_event(session, event)
         if live.watched(session, [order.order_id]):
-            self.live_updates.publish(order.order_id, live.message(views.seen_from_db(session, order)))
+            self.live_updates.publish(live.routing_key(order.order_id),
+                                      live.message(views.seen_from_db(session, order)))
 
     # --- reads --------------------------------------------------------------------------------
     @rpc
