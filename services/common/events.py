@@ -50,6 +50,9 @@ class UserData(EventData):
     email = fields.Email(required=True)
     role = fields.String(required=True)
     customer_id = fields.String(allow_none=True)
+    name = fields.String(allow_none=True, load_default=None)
+    reachable = fields.Boolean(load_default=True, metadata={
+        "description": "False once the user was removed or their access switched off: tell them nothing."})
 
 
 class DriverData(EventData):
@@ -153,6 +156,8 @@ class MessageData(EventData):
     author_role = fields.String(required=True)
     author_side = fields.String(required=True, validate=validate.OneOf(["customer", "operator"]))
     subject = fields.String(allow_none=True)
+    preview = fields.String(allow_none=True, load_default=None,
+                            metadata={"description": "The start of the message (300 characters at most)."})
 
 
 class RequestData(EventData):
@@ -203,6 +208,8 @@ class ImportData(EventData):
     import_id = fields.String(required=True)
     created = fields.Integer(required=True)
     errors = fields.Integer(required=True)
+    requested_by = fields.String(allow_none=True, load_default=None,
+                                 metadata={"description": "The user who uploaded the file."})
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,9 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("user.created", "identity", UserData,
               "The operator opened an account directly; its activation email is on its way."),
     EventType("user.activated", "identity", UserData, "A portal user can now sign in."),
+    EventType("user.updated", "identity", UserData,
+              "A user's name changed, or their access was switched off or on (`reachable`)."),
+    EventType("user.removed", "identity", UserData, "A customer admin removed a colleague."),
     EventType("driver.created", "identity", DriverData, "The operator added a driver."),
     EventType("driver.updated", "identity", DriverData,
               "A driver's name, depot or active flag changed (dispatch keeps a copy)."),

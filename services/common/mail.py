@@ -1,6 +1,5 @@
-"""The platform's one way to send an email, until the notify service owns templates.
-
-Identity's invitations, activations and password resets go through ``send``. It speaks SMTP
+"""The platform's one way to speak SMTP. The notify service renders and queues every email and
+sends each attempt through ``send_once``; ``send`` retries within one call. It speaks SMTP
 with the standard library to the server named by ``SMTP_URL`` (smtplib over eventlet's patched
 sockets inside nameko services, so no asyncio here), or, when that is unset, keeps each message
 as an ``.eml`` file under ``VAR_DIR/mail/`` (the embedded sink of DESIGN.md), so a demo needs no
@@ -46,7 +45,7 @@ def sender() -> str:
     return env("MAIL_FROM") or formataddr((env("PORTAL_OPERATOR_NAME"), DEFAULT_ADDRESS))
 
 
-def _new_message_id() -> str:
+def new_message_id() -> str:
     domain = parseaddr(sender())[1].rpartition("@")[2] or DEFAULT_ADDRESS.split("@")[1]
     return f"<{uuid.uuid4().hex}@{domain}>"
 
@@ -58,7 +57,7 @@ class Email:
     text: str                   # the plain body
     html: str | None = None     # an HTML alternative of the same content
     headers: dict[str, str] = field(default_factory=dict)   # e.g. List-Unsubscribe
-    message_id: str = field(default_factory=_new_message_id)  # kept across retries
+    message_id: str = field(default_factory=new_message_id)  # kept across retries
 
     def __post_init__(self):
         if len(getaddresses([self.to])) != 1 or "@" not in parseaddr(self.to)[1]:
@@ -131,6 +130,16 @@ def send(email: Email, *, sleep: Callable[[float], None] | None = None) -> SendR
             return result
         (sleep or time.sleep)(FIRST_BACKOFF * 2 ** (attempt - 1))
     return _logged(email, _attempt(server, email, message, attempts))
+
+
+def send_once(email: Email, attempt: int = 1) -> SendResult:
+    """One attempt at ``email`` (or the sink), for callers that keep their own retry schedule
+    across time (notify's queue) instead of waiting in between."""
+    message = build(email)
+    url = env("SMTP_URL")
+    if not url:
+        return _logged(email, _store(email, message))
+    return _logged(email, _attempt(parse_url(url), email, message, attempt))
 
 
 def _attempt(server: Server, email: Email, message: EmailMessage, attempt: int) -> SendResult:

@@ -34,17 +34,19 @@ def seed(demo: bool) -> None:
     from services.common.caller import OPERATOR_ADMIN, CallerContext
     from services.common.config import database_url
     from services.common.db import UnitOfWork, make_engine
-    from services.identity import customers
+    from services.identity import customers, users
     from services.identity.accounts import ensure_admin, normalise_email
     from services.identity.models import Base, Customer, User
 
     engine = make_engine(database_url("identity"))
     uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False), Base)
-    if ensure_admin(uow.session, env("PORTAL_ADMIN_EMAIL"), env("PORTAL_ADMIN_PASSWORD")):
+    created = ensure_admin(uow.session, env("PORTAL_ADMIN_EMAIL"), env("PORTAL_ADMIN_PASSWORD"))
+    admin = uow.session.scalar(select(User).where(User.email == normalise_email(env("PORTAL_ADMIN_EMAIL"))))
+    if created:
+        users.announce(uow, "user.activated", admin)    # notify learns where to reach the admin
         log.info("operator admin %s created", env("PORTAL_ADMIN_EMAIL"))
     if demo:
-        admin_id = uow.session.scalar(select(User.id).where(
-            User.email == normalise_email(env("PORTAL_ADMIN_EMAIL"))))
+        admin_id = admin.id
         operator = CallerContext(role=OPERATOR_ADMIN, user_id=admin_id)
         for fields in DEMO_CUSTOMERS:
             if uow.session.scalar(select(Customer.id).where(Customer.name == fields["name"])) is None:

@@ -131,11 +131,24 @@ def handler_queues(service: str) -> list[HandlerQueue]:
     return found
 
 
+# Handlers that no longer exist (PITFALLS 8): their queues would fill with events nobody reads.
+# Identity's three email handlers moved to notify, whose queue already hears those events.
+RETIRED_QUEUES = ("evt--identity.email_invite", "evt--identity.email_password_reset",
+                  "evt--identity.email_activation")
+
+
+def retire(channel) -> None:
+    for name in RETIRED_QUEUES:
+        for queue in (name, f"{name}.dlq"):
+            channel.queue_delete(queue)      # deleting a queue that does not exist is no error
+
+
 def declare_all(amqp_uri: str | None = None) -> list[str]:
     """Declare everything; returns the names of the queues declared."""
     names = []
     with Connection(amqp_uri or env("AMQP_URI"), connect_timeout=10) as conn:
         channel = conn.channel()
+        retire(channel)
         events_exchange()(channel).declare()
         dead_letter_exchange()(channel).declare()
         for service in SERVICES:

@@ -13,7 +13,7 @@ from services.common.caller import (CUSTOMER_ADMIN, CUSTOMER_USER, DISPATCHER, O
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.schemas import dump
-from services.identity import audit, invites, one_time
+from services.identity import audit, invites, one_time, users
 from services.identity.accounts import normalise_email
 from services.identity.models import Customer, User
 from services.identity.passwords import hash_password
@@ -51,8 +51,7 @@ def create(uow: UnitOfWork, caller: CallerContext, data: dict, customer_id: str 
     session.flush()
     nonce = one_time.new_nonce()
     user.password_hash = hash_password(temporary_password(user.id, nonce))
-    uow.emit("user.created", {"user_id": user.id, "email": email, "role": user.role,
-                              "customer_id": customer_id, "nonce": nonce}, customer_id=customer_id)
+    users.announce(uow, "user.created", user, nonce=nonce)
     audit.record(session, caller, "user.created", customer_id=customer_id, target_id=user.id,
                  address=address, details={"role": user.role})
     return dump(UserOut, user)

@@ -2,8 +2,8 @@
 
 A customer has at most MAX_USERS portal users, pending invitations included. The token of an
 invitation is derived (one_time.derive) from its id and a nonce that changes on every resend,
-so a resend kills the previous link; only its hash is stored. The email goes out from the
-``invite.sent`` event (mailer.py), after the commit, with the retries of an event handler."""
+so a resend kills the previous link; only its hash is stored. The email goes out after the
+commit: the notify service hears ``invite.sent`` and asks for the link (mailer.py)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_USER, OPERATOR_ROLES, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
-from services.identity import audit, one_time
+from services.identity import audit, one_time, users
 from services.identity.accounts import normalise_email
 from services.identity.models import Customer, Invite, User
 from services.identity.policy import check_new_password
@@ -142,8 +142,7 @@ def accept(uow: UnitOfWork, token: str, name: str, password: str, address: str |
     session.add(user)
     item.accepted_at = utcnow()
     session.flush()
-    uow.emit("user.activated", {"user_id": user.id, "email": user.email, "role": user.role,
-                                "customer_id": user.customer_id}, customer_id=user.customer_id)
+    users.announce(uow, "user.activated", user)
     audit.record(session, None, "invite.accepted", customer_id=user.customer_id, target_id=user.id,
                  address=address, details={"invite_id": item.id})
     return user

@@ -1,79 +1,73 @@
-"""The emails identity sends, until the notify service owns templates and preferences: built
-from the event that announces them, so they leave after the commit with an event handler's
-retries, and a stale one (an invitation resent since) is not sent at all."""
-from __future__ import annotations
+"""What the account emails carry, for the notify service that sends them.
 
-import logging
+Invitations, activations and password resets hold a secret (a single-use link, a temporary
+password) that only identity can rebuild: the events announcing them carry an id and a nonce,
+never the secret, because partners may read events. Notify asks ``mail_content`` (RPC, as a
+service) when it hears such an event, and gets the recipient and the secret, or ``None`` when the
+email must not go any more (the invitation was resent or accepted since, the reset used, the
+account already activated): a stale link is never sent.
+"""
+from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from services.common.config import env
-from services.common.mail import Email, send
 from services.identity import one_time, resets
 from services.identity.activation import temporary_password
 from services.identity.invites import PURPOSE
 from services.identity.models import Customer, Invite, PasswordReset, User
 from services.identity.passwords import verify_password
 
-log = logging.getLogger(__name__)
 
-# 5xx answers about our own set-up (authentication, TLS), not about the recipient.
-CONFIGURATION_CODES = {530, 534, 535, 538}
-
-
-def deliver(to: str, subject: str, text: str) -> None:
-    """Send one email. Raising hands the event to its handler's retries and then its dead-letter
-    queue, where an operator can replay it once the mail server (or SMTP_URL) is fixed; a refused
-    recipient is different: retrying would change nothing, so it is only logged (by mail.send)."""
-    result = send(Email(to=to, subject=subject, text=text))
-    if result.status == "deferred" or result.code in CONFIGURATION_CODES:
-        raise RuntimeError(f"email to {to} not sent: {result.status} {result.code}")
+def _portal(path: str) -> str:
+    return f"{env('PORTAL_URL').rstrip('/')}/{path}"
 
 
 def invite_link(token: str) -> str:
-    return f"{env('PORTAL_URL').rstrip('/')}/accept-invite#token={token}"
+    return _portal(f"accept-invite#token={token}")
 
 
-def send_invite(session: Session, event: dict) -> None:
-    data = event["data"]
+def _invite(session: Session, data: dict) -> dict | None:
     invite = session.get(Invite, data["invite_id"])
     token = one_time.derive(PURPOSE, data["invite_id"], data["nonce"])
     if invite is None or invite.token_hash != one_time.digest(token) or invite.accepted_at or invite.revoked_at:
-        log.info("invitation %s changed since this event; not sending it", data["invite_id"])
-        return
+        return None
     customer = session.get(Customer, invite.customer_id)
-    operator = env("PORTAL_OPERATOR_NAME")
-    link = invite_link(token)
-    deliver(invite.email, f"{operator} invites you to the {customer.name} customer portal",
-            (f"Hello,\n\n{operator} has invited you to follow {customer.name}'s orders, documents "
-             f"and invoices in its customer portal.\n\nAccept the invitation and choose your "
-             f"password here (the link works once, until {invite.expires_at:%d %B %Y}):\n\n{link}\n\n"
-             f"If you did not expect this email, you can ignore it.\n"))
+    return {"to": invite.email, "name": None, "user_id": None, "customer_id": invite.customer_id,
+            "context": {"customer_name": customer.name, "link": invite_link(token),
+                        "expires_at": invite.expires_at.isoformat()}}
 
 
-def send_password_reset(session: Session, event: dict) -> None:
-    data = event["data"]
+def _password_reset(session: Session, data: dict) -> dict | None:
     reset = session.get(PasswordReset, data["reset_id"])
     token = one_time.derive(resets.PURPOSE, data["reset_id"], data["nonce"])
     if reset is None or reset.used_at or reset.token_hash != one_time.digest(token):
-        return
+        return None
     user = session.get(User, reset.user_id)
-    link = f"{env('PORTAL_URL').rstrip('/')}/reset-password#token={token}"
-    deliver(user.email, f"Reset your {env('PORTAL_OPERATOR_NAME')} portal password",
-            (f"Hello,\n\nSomeone (we hope you) asked to reset the password of your portal account."
-             f"\n\nChoose a new password here; the link works once, for one hour:\n\n{link}\n\n"
-             f"If you did not ask for this, ignore this email: your password stays as it is.\n"))
+    return {"to": user.email, "name": user.name, "user_id": user.id, "customer_id": user.customer_id,
+            "context": {"link": _portal(f"reset-password#token={token}"),
+                        "valid_minutes": int(resets.VALID_FOR.total_seconds() // 60)}}
 
 
-def send_activation(session: Session, event: dict) -> None:
-    data = event["data"]
+def _activation(session: Session, data: dict) -> dict | None:
     user = session.get(User, data["user_id"])
     password = temporary_password(data["user_id"], data["nonce"])
     if user is None or not user.must_change_password or not verify_password(user.password_hash, password):
-        return          # already activated, or the password was changed since
-    operator = env("PORTAL_OPERATOR_NAME")
-    deliver(user.email, f"Your {operator} portal account",
-            (f"Hello {user.name},\n\n{operator} has opened a portal account for you.\n\n"
-             f"Sign in at {env('PORTAL_URL').rstrip('/')}/ with\n\n  email:    {user.email}\n"
-             f"  password: {password}\n\nThis password is temporary: you will be asked to choose "
-             f"your own when you first sign in.\n"))
+        return None          # already activated, or the password was changed since
+    return {"to": user.email, "name": user.name, "user_id": user.id, "customer_id": user.customer_id,
+            "context": {"email": user.email, "password": password, "sign_in_url": _portal("")}}
+
+
+CONTENT = {"invite.sent": ("invite", _invite),
+           "password_reset.requested": ("password_reset", _password_reset),
+           "user.created": ("activation", _activation)}
+
+
+def content(session: Session, event: dict) -> dict | None:
+    """``{kind, to, name, user_id, customer_id, context}`` of the email an event asks for."""
+    found = CONTENT.get(event.get("type"))
+    if found is None or "nonce" not in event.get("data", {}):
+        return None
+    kind, build = found
+    mail = build(session, event["data"])
+    return None if mail is None else {"kind": kind, **mail}

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, Forbidden, NotFound
-from services.identity import audit, customers, throttle
+from services.identity import audit, customers, throttle, users
 from services.identity.accounts import normalise_email
 from services.identity.models import Customer, OperatorSetting, User
 from services.identity.passwords import hash_password
@@ -44,8 +44,7 @@ def _first_user(uow: UnitOfWork, customer: Customer, email: str, name: str, pass
                 password_hash=hash_password(password))
     uow.session.add(user)
     uow.session.flush()
-    uow.emit("user.activated", {"user_id": user.id, "email": user.email, "role": user.role,
-                                "customer_id": customer.id}, customer_id=customer.id)
+    users.announce(uow, "user.activated", user)
     return user
 
 

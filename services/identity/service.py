@@ -1,8 +1,9 @@
 """The identity service: entrypoints only; the rules live in the domain modules."""
 from __future__ import annotations
 
+from services.common.caller import SERVICE
 from services.common.db import Database
-from services.common.entrypoints import event_handler, rpc
+from services.common.entrypoints import rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
 from services.identity import (accounts, activation, api_keys, audit, customers, drivers,
@@ -210,15 +211,10 @@ class Service(PortalService):
         page, per_page = data.pop("page"), data.pop("per_page")
         return audit.listing(self.db.session, self.caller, data, page, per_page)
 
-    # --- emails (until the notify service sends them) ---------------------------------
-    @event_handler("invite.sent")
-    def email_invite(self, event: dict) -> None:
-        mailer.send_invite(self.db.session, event)
-
-    @event_handler("password_reset.requested")
-    def email_password_reset(self, event: dict) -> None:
-        mailer.send_password_reset(self.db.session, event)
-
-    @event_handler("user.created")
-    def email_activation(self, event: dict) -> None:
-        mailer.send_activation(self.db.session, event)
+    # --- what the account emails carry (notify sends them) -------------------------------
+    @rpc
+    def mail_content(self, event: dict) -> dict | None:
+        """For the notify service only: the recipient and the secret link (or temporary
+        password) of an invitation, password reset or activation, if it may still go out."""
+        self.caller.require(SERVICE)
+        return mailer.content(self.db.session, event)

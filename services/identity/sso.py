@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Unauthenticated
-from services.identity import audit
+from services.identity import audit, users
 from services.identity.accounts import normalise_email, signed_in
 from services.identity.models import ExternalIdentity, Invite, User
 
@@ -50,6 +50,5 @@ def _from_invitation(uow: UnitOfWork, email: str) -> User | None:
     session.add(user)
     invite.accepted_at = utcnow()
     session.flush()
-    uow.emit("user.activated", {"user_id": user.id, "email": email, "role": user.role,
-                                "customer_id": user.customer_id}, customer_id=user.customer_id)
+    users.announce(uow, "user.activated", user)
     return user

@@ -15,6 +15,14 @@ from services.identity.policy import check_new_password
 from services.identity.schemas import UserOut
 
 
+def announce(uow: UnitOfWork, event_type: str, user: User, **extra) -> None:
+    """``user.*`` events: what other services keep of a user (notify tells them things)."""
+    uow.emit(event_type, {"user_id": user.id, "email": user.email, "role": user.role,
+                          "customer_id": user.customer_id, "name": user.name,
+                          "reachable": user.is_active is not False and user.has_portal_access is not False, **extra},
+             customer_id=user.customer_id)
+
+
 def of_customer(session: Session, caller: CallerContext, customer_id: str) -> list[dict]:
     caller.require(*OPERATOR_ROLES, CUSTOMER_ADMIN)
     scope = caller.scope(customer_id)
@@ -41,6 +49,7 @@ def remove(uow: UnitOfWork, caller: CallerContext, user_id: str) -> None:
     user.is_active = False
     user.has_portal_access = False
     user.tokens_valid_after = utcnow()
+    announce(uow, "user.removed", user)
     audit.record(uow.session, caller, "user.removed", customer_id=user.customer_id, target_id=user.id)
 
 
@@ -53,6 +62,7 @@ def set_access(uow: UnitOfWork, caller: CallerContext, user_id: str, fields: dic
             setattr(user, name, fields[name])
     if fields.get("has_portal_access") is False or fields.get("is_active") is False:
         user.tokens_valid_after = utcnow()
+    announce(uow, "user.updated", user)
     audit.record(uow.session, caller, "user.access_changed", customer_id=user.customer_id,
                  target_id=user.id, details=fields)
     return dump(UserOut, user)
@@ -72,6 +82,7 @@ def update_me(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
             user.tokens_valid_after = utcnow()
         audit.record(uow.session, caller, "user.password_changed", customer_id=user.customer_id,
                      target_id=user.id)
-    if "name" in fields:
+    if "name" in fields and fields["name"].strip() != user.name:
         user.name = fields["name"].strip()
+        announce(uow, "user.updated", user)
     return dump(UserOut, user)

@@ -45,7 +45,8 @@ def _post(uow: UnitOfWork, caller: CallerContext, conversation: Conversation, bo
     uow.session.flush()
     uow.emit("message.posted", {"conversation_id": conversation.id, "order_id": conversation.order_id,
                                 "message_id": message.id, "author_role": caller.role,
-                                "author_side": message.author_side, "subject": conversation.subject},
+                                "author_side": message.author_side, "subject": conversation.subject,
+                                "preview": body[:300]},
              customer_id=conversation.customer_id)
     return dump(MessageOut, message)
 

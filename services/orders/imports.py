@@ -282,7 +282,8 @@ def finish(uow: UnitOfWork, job: Import, failure: str | None = None) -> None:
         job.total_rows = job.processed_rows
     uow.emit("import.finished", {"import_id": job.id, "created": job.created, "updated": job.updated,
                                  "unchanged": job.unchanged, "errors": job.error_count,
-                                 "status": job.status, "filename": job.filename},
+                                 "status": job.status, "filename": job.filename,
+                                 "requested_by": job.created_by},
              customer_id=job.customer_id)
 
 
