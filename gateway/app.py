@@ -55,12 +55,14 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
 
     from gateway.blueprints import (account, admin, auth, billing, conversations, dispatch, health,
-                                    imports, me, meta, orders, places, rentals, sso, tracking)
+                                    imports, me, meta, notify, orders, places, rentals, sso, tracking)
 
     app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
     app.register_blueprint(tracking.page)        # /t/<token>: the public tracking page
+    app.register_blueprint(notify.page)          # /unsubscribe/<token>: from emails, no sign-in
     for blp in (auth.blp, sso.blp, me.blp, account.blp, orders.blp, imports.blp, places.blp,
-                conversations.blp, tracking.blp, rentals.blp, billing.blp, admin.blp, dispatch.blp, meta.blp):
+                conversations.blp, tracking.blp, rentals.blp, billing.blp, notify.blp, admin.blp, dispatch.blp,
+                meta.blp):
         api.register_blueprint(blp)
 
     @app.before_request
@@ -81,7 +83,8 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Content-Security-Policy"] = (
             DOCS_CSP if request.path.startswith("/api/docs")
-            else tracking.PAGE_CSP if request.path.startswith("/t/") else API_CSP)
+            else tracking.PAGE_CSP if request.path.startswith("/t/")
+            else notify.PAGE_CSP if request.path.startswith("/unsubscribe/") else API_CSP)
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if response.mimetype == "application/json":

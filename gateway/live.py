@@ -1,9 +1,10 @@
-"""Server-Sent Events: the live views the tracking service publishes on ``tracking.live``,
-handed to the streams of this gateway process.
+"""Server-Sent Events: the live updates services publish, handed to the streams of this gateway
+process. Two hubs: the tracking views of ``tracking.live`` (by order: the tracking service only
+publishes orders someone watches, and each stream renews its watch while it lasts), and the
+in-app notifications of ``notify.live`` (by user).
 
-One consumer per process (not per stream): an exclusive queue bound to ``order.#``; each message
-goes to the streams watching its order. The tracking service only publishes orders someone
-watches, and each stream renews its watch while it lasts.
+One consumer per hub and process (not per stream): an exclusive queue bound to ``order.#`` (or
+``user.#``); each message goes to the streams of its order (or user).
 
 The gateway runs gevent workers, so a stream is a greenlet waiting on its queue, not a thread:
 the number of watchers is bounded by ``GATEWAY_CONNECTIONS`` per worker, not by threads."""
@@ -26,13 +27,13 @@ from services.common.config import env, env_int
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "tracking.live"
 FINAL = ("delivered", "failed", "cancelled")
 SUBSCRIBER_BACKLOG = 64
 
 
 class Hub:
-    def __init__(self, amqp_uri: str | None = None):
+    def __init__(self, exchange: str, binding: str, key: str, amqp_uri: str | None = None):
+        self.exchange, self.binding, self.key = exchange, binding, key
         self.amqp_uri = amqp_uri or env("AMQP_URI")
         self._subscribers: dict[str, set[queue.Queue]] = {}
         self._lock = threading.Lock()
@@ -41,19 +42,19 @@ class Hub:
         self._thread = threading.Thread(target=self._consume, name="live-updates", daemon=True)
         self._thread.start()
 
-    def subscribe(self, order_id: str) -> queue.Queue:
+    def subscribe(self, key: str) -> queue.Queue:
         inbox: queue.Queue = queue.Queue(maxsize=SUBSCRIBER_BACKLOG)
         with self._lock:
-            self._subscribers.setdefault(order_id, set()).add(inbox)
+            self._subscribers.setdefault(key, set()).add(inbox)
         return inbox
 
-    def unsubscribe(self, order_id: str, inbox: queue.Queue) -> None:
+    def unsubscribe(self, key: str, inbox: queue.Queue) -> None:
         with self._lock:
-            found = self._subscribers.get(order_id)
+            found = self._subscribers.get(key)
             if found is not None:
                 found.discard(inbox)
                 if not found:
-                    del self._subscribers[order_id]
+                    del self._subscribers[key]
 
     def watchers(self) -> int:
         with self._lock:
@@ -62,11 +63,11 @@ class Hub:
     def _deliver(self, body, message) -> None:
         try:
             update = json.loads(body) if isinstance(body, (bytes, str)) else body
-            order_id = update["order_id"]
+            key = update[self.key]
         except (ValueError, KeyError, TypeError):
             return
         with self._lock:
-            inboxes = list(self._subscribers.get(order_id, ()))
+            inboxes = list(self._subscribers.get(key, ()))
         for inbox in inboxes:
             try:
                 inbox.put_nowait(update)
@@ -79,32 +80,40 @@ class Hub:
                     pass
 
     def _consume(self) -> None:
-        name = f"gateway.live-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        name = f"gateway.{self.exchange}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
         def subscribe(channel) -> None:
-            exchange = Exchange(EXCHANGE, type="topic", durable=True)
+            exchange = Exchange(self.exchange, type="topic", durable=True)
             exchange(channel).declare()
-            inbox = Queue(name, exchange=exchange, routing_key="order.#", exclusive=True, auto_delete=True,
+            inbox = Queue(name, exchange=exchange, routing_key=self.binding, exclusive=True, auto_delete=True,
                           durable=False)(channel)
             inbox.declare()
             channel.basic_consume(inbox.name, no_ack=True, callback=lambda m: self._deliver(m.body, m))
 
         consume_forever(self.amqp_uri, subscribe, ready=self.ready, stopping=lambda: self._stopping,
-                        what="live updates")
+                        what=f"live updates of {self.exchange}")
 
 
-def _ready_hub() -> Hub:
-    made = Hub()
-    made.ready.wait(5)
-    return made
+def _ready(exchange: str, binding: str, key: str):
+    def make() -> Hub:
+        made = Hub(exchange, binding, key)
+        made.ready.wait(5)
+        return made
+    return make
 
 
-_hub: PerProcess[Hub] = PerProcess(_ready_hub)
+_hub: PerProcess[Hub] = PerProcess(_ready("tracking.live", "order.#", "order_id"))
+_feed_hub: PerProcess[Hub] = PerProcess(_ready("notify.live", "user.#", "user_id"))
 
 
 def hub() -> Hub:
-    """The process's hub, made on first use (after gunicorn forked the worker)."""
+    """The process's tracking hub, made on first use (after gunicorn forked the worker)."""
     return _hub.get()
+
+
+def feed_hub() -> Hub:
+    """The process's hub of in-app notifications."""
+    return _feed_hub.get()
 
 
 def _event(view: dict) -> str:
@@ -152,3 +161,24 @@ def events(order_id: str, first: dict, renew: Callable[[], dict], pick: str, las
                 yield ": keep-alive\n\n"
     finally:
         hub().unsubscribe(order_id, inbox)
+
+
+def feed_events(user_id: str, unread: int) -> Iterator[str]:
+    """A user's notifications as they arrive: ``unread`` (the count when the stream opens), then
+    a ``notification`` event for each new one, keep-alive comments while idle. A client that
+    reconnects re-reads its feed (GET /notifications): nothing is lost, the stream only hurries."""
+    inbox = feed_hub().subscribe(user_id)
+    keepalive = env_int("STREAM_KEEPALIVE_SECONDS")
+    try:
+        yield "retry: 2000\n\n"
+        yield f"event: unread\ndata: {json.dumps({'unread': unread})}\n\n"
+        while True:
+            try:
+                update = inbox.get(timeout=keepalive)
+            except queue.Empty:
+                yield ": keep-alive\n\n"
+                continue
+            note = update["notification"]
+            yield f"id: {note['id']}\nevent: notification\ndata: {json.dumps(note, separators=(',', ':'))}\n\n"
+    finally:
+        feed_hub().unsubscribe(user_id, inbox)

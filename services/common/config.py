@@ -40,13 +40,22 @@ VARIABLES: tuple[Var, ...] = (
     Var("PORTAL_ADMIN_PASSWORD", "admin-password", "Its password (set only when the user is created)."),
     Var("PORTAL_OPERATOR_NAME", "Demo Logistics", "The operator's name shown in the portal and emails."),
     Var("PORTAL_URL", "http://127.0.0.1:8000", "Where people reach the portal: the base of links in emails."),
+    Var("PORTAL_TIMEZONE", "UTC", "IANA time zone in which emails and PDFs show times."),
     Var("SMTP_URL", None, "`smtp://[user:password@]host:port` (STARTTLS when offered; "
         "`?starttls=required` insists) or `smtps://...`. Unset: mail is kept as `.eml` files "
         "under `VAR_DIR/mail/`."),
     Var("SMTP_TIMEOUT", "10", "Timeout of each SMTP connection and command, seconds."),
-    Var("SMTP_RETRIES", "3", "Attempts at an email through temporary SMTP failures (no connection, "
+    Var("SMTP_RETRIES", "3", "Attempts of `mail.send` through temporary SMTP failures (no connection, "
         "4xx), 0.5 s apart, doubling."),
     Var("MAIL_FROM", None, "Sender of every email. Unset: `PORTAL_OPERATOR_NAME <no-reply@portal.example>`."),
+    Var("WEBHOOK_ALLOWED_NETWORKS", None, "Comma-separated CIDR networks webhooks may reach although they are "
+        "not public (loopback, private, link-local), for a test set-up, e.g. `127.0.0.0/8`. Unset: public addresses only."),
+    Var("WEBHOOK_ALLOW_HTTP", "0", "`1` lets webhook URLs use plain http (test set-ups); otherwise https only."),
+    Var("WEBHOOK_TIMEOUT", "10", "Seconds a webhook delivery may take to connect, and for the whole answer."),
+    Var("WEBHOOK_MAX_RESPONSE_BYTES", "65536", "Read at most this much of a webhook receiver's answer."),
+    Var("NOTIFY_PUMP_SECONDS", "2", "How often notify looks for emails and webhook deliveries that are due "
+        "(new ones leave at once; this paces retries and other instances' work)."),
+    Var("NOTIFY_SEND_CONCURRENCY", "20", "Emails one notify process sends at the same time."),
     Var("ACCESS_TOKEN_TTL", "900", "Lifetime of an access token, seconds."),
     Var("SSO_PROVIDERS", None, 'OpenID Connect providers, JSON: `{"google": {"issuer": "https://accounts.google.com", '
         '"client_id": "...", "client_secret": "..."}}`. Unset: no SSO.'),
