@@ -6,12 +6,9 @@ a copy of the database alone does not let anyone produce codes. A code is accept
 time step it belongs to is remembered. Recovery codes are shown once and stored as hashes."""
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 
 import pyotp
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +16,7 @@ from services.common.caller import OPERATOR_ROLES, CallerContext
 from services.common.config import env
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Unauthenticated, ValidationFailed
-from services.common.keys import derive_key
+from services.common.keys import seal, unseal
 from services.identity import audit, one_time
 from services.identity.models import RecoveryCode, User
 from services.identity.passwords import verify_password
@@ -29,14 +26,11 @@ CODE_REQUIRED = "two_factor_required"
 
 
 def _seal(secret: str) -> str:
-    nonce = os.urandom(12)
-    box = AESGCM(derive_key("totp-secret")).encrypt(nonce, secret.encode(), None)
-    return base64.urlsafe_b64encode(nonce + box).decode()
+    return seal("totp-secret", secret)
 
 
 def _open(sealed: str) -> str:
-    raw = base64.urlsafe_b64decode(sealed)
-    return AESGCM(derive_key("totp-secret")).decrypt(raw[:12], raw[12:], None).decode()
+    return unseal("totp-secret", sealed)
 
 
 def _accept_code(user: User, sealed: str, code: str) -> bool:

@@ -17,7 +17,6 @@ import base64
 import http.client
 import ipaddress
 import math
-import os
 import random
 import secrets
 import socket
@@ -29,14 +28,13 @@ from urllib.parse import quote, unquote, urlsplit
 
 import certifi
 import standardwebhooks
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from urllib3 import HTTPConnectionPool, HTTPHeaderDict, HTTPSConnectionPool, Timeout
 from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError,
                                 ReadTimeoutError, SSLError)
 from urllib3.util import make_headers
 
 from services.common.config import env, env_float, env_int
-from services.common.keys import derive_key
+from services.common import keys
 
 # Delay before each attempt, counted from the attempt before it (Standard Webhooks / Svix):
 # immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h - about 27.6 h from first to last.
@@ -68,16 +66,12 @@ def new_secret() -> str:
 
 
 def seal(secret: str) -> str:
-    """Encrypted for the database (as two_factor keeps TOTP secrets): a copy of the database
-    alone does not let anyone sign deliveries."""
-    nonce = os.urandom(12)
-    box = AESGCM(derive_key("webhook-secret")).encrypt(nonce, secret.encode(), None)
-    return base64.urlsafe_b64encode(nonce + box).decode()
+    """Encrypted for the database: a copy of the database alone does not let anyone sign deliveries."""
+    return keys.seal("webhook-secret", secret)
 
 
 def unseal(sealed: str) -> str:
-    raw = base64.urlsafe_b64decode(sealed)
-    return AESGCM(derive_key("webhook-secret")).decrypt(raw[:12], raw[12:], None).decode()
+    return keys.unseal("webhook-secret", sealed)
 
 
 def sign(secret: str, msg_id: str, timestamp: datetime, body: str) -> dict[str, str]:

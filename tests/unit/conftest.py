@@ -31,11 +31,13 @@ def admin(factory):
             select(User.id).where(User.email == ADMIN_EMAIL)))
 
 
-def run_entrypoint(service_class, base, factory, caller, method, *args, **kwargs):
+def run_entrypoint(service_class, base, factory, caller, method, *args, deps=None, **kwargs):
     """One worker of any service: its own unit of work, committed when the entrypoint returns
-    (as ours do), rolled back when it raises."""
+    (as ours do), rolled back when it raises. ``deps`` replaces more dependencies (nameko's
+    worker_factory makes mocks of the rest)."""
     uow = UnitOfWork(factory, base)
-    service = worker_factory(service_class, db=uow, caller=caller or CallerContext(role="anonymous"))
+    service = worker_factory(service_class, db=uow, caller=caller or CallerContext(role="anonymous"),
+                             **(deps or {}))
     try:
         result = getattr(service, method)(*args, **kwargs)
         uow.commit()

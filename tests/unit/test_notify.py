@@ -10,17 +10,16 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from nameko.testing.services import worker_factory
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 from standardwebhooks import Webhook
 
 from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_USER, OPERATOR_ADMIN, SERVICE, CallerContext
-from services.common.db import UnitOfWork
 from services.common.errors import NotFound, ValidationFailed
 from services.notify import email_queue, payloads, preferences, webhooks
 from services.notify.models import (Base, EmailMessage, Notification, WebhookDelivery, WebhookEndpoint)
 from services.notify.service import Service
+from tests.unit.conftest import run_entrypoint
 
 SYSTEM = CallerContext(role=SERVICE)
 STAFF = CallerContext(role=OPERATOR_ADMIN, user_id="staff-1")
@@ -38,19 +37,9 @@ def factory(tmp_path, monkeypatch):
 
 
 def call(factory, caller, method, *args, identity=None, **kwargs):
-    """One notify worker: its own transaction, committed when the entrypoint returns."""
-    uow = UnitOfWork(factory, Base)
-    service = worker_factory(Service, db=uow, caller=caller,
-                             identity=identity or (lambda method, event: None))
-    try:
-        result = getattr(service, method)(*args, **kwargs)
-        uow.commit()
-        return result
-    except Exception:
-        uow.rollback()
-        raise
-    finally:
-        uow.close()
+    """One notify worker; ``identity`` answers its RPCs to identity (mail_content)."""
+    return run_entrypoint(Service, Base, factory, caller, method, *args,
+                          deps={"identity": identity or (lambda method, event: None)}, **kwargs)
 
 
 def hear(factory, event_type, customer_id, data, identity=None):
