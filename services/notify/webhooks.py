@@ -12,6 +12,7 @@ import json
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -37,6 +38,9 @@ MAX_ENDPOINTS = 20          # per customer (and for the operator)
 def _view(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
     data = {c.key: getattr(endpoint, c.key) for c in WebhookEndpoint.__table__.columns}
     data["events"] = endpoint.event_types
+    parts = urlsplit(endpoint.url)
+    if parts.password:      # a partner's basic-auth password is sent, never shown again
+        data["url"] = parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}").geturl()
     if secret is None:
         return dump(WebhookOut, data)
     return dump(WebhookCreatedOut, {**data, "secret": secret})
