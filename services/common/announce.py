@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.request
 
-from services.common.config import env
+from services.common.config import env, var_dir
 
 
 def main() -> None:
@@ -44,6 +44,8 @@ def main() -> None:
 
   Operator admin:  {env("PORTAL_ADMIN_EMAIL")} / {env("PORTAL_ADMIN_PASSWORD")}
   (POST /api/v1/auth/login, then "Authorize" in the docs with the access token)
+  Emails:          {env("SMTP_URL") and "sent through SMTP_URL" or f"kept as .eml files in {var_dir() / 'mail'}"}
+                   (the demo's Acme user, dispatch@acme-freight.example, has its activation there)
 
   Ctrl-C stops everything.
 """, flush=True)

@@ -120,6 +120,7 @@ def seed(api: Api) -> None:
     driver = api.call("POST", "/admin/drivers", {"name": DRIVER, "phone": "+44 7700 900123",
                                                  "depot_id": depot["id"]})
     _billing(api, acme, northwind)
+    _notifications(api, acme)
     made = _create_orders(api, acme["id"], [f"ACME-{1001 + n}" for n in range(6)], submit=4)
     _start_route(api, "City run", depot["id"], driver["id"], made[:3])
     api.call("POST", f"/orders/{made[0]['id']}/messages", {"body": "Driver is on the way; call on arrival."})
@@ -155,6 +156,15 @@ def _billing(api: Api, acme: dict, northwind: dict) -> None:
         "notes": "Rental contract: Damrak 1, Amsterdam."})
     api.call("POST", f"/admin/invoices/{invoice['id']}/payments",
              {"amount": "1000.00", "method": "bank_transfer", "reference": "NW-TRF-0042"})
+
+
+def _notifications(api: Api, acme: dict) -> None:
+    """The operator admin follows every customer (its bell shows their questions and quote
+    requests), and Acme gets a portal user whose activation email notify sends (under
+    ``var/mail/`` without SMTP_URL); the user then hears about Acme's orders and invoices."""
+    api.call("POST", "/admin/following", {"customer_id": "*"})
+    api.call("POST", f"/admin/customers/{acme['id']}/users",
+             {"email": "dispatch@acme-freight.example", "name": "Dana Dispatch", "role": "customer_admin"})
 
 
 def start_another_run(api: Api) -> dict | None:

@@ -49,6 +49,7 @@ class Pump(Entrypoint):
     def __init__(self, interval: float, parallel: int = 1, **kwargs):
         self.interval, self.parallel = interval, max(1, parallel)
         self._running = 0
+        self._missed = False
         self._stopping = False
         self._gt = None
         super().__init__(**kwargs)
@@ -79,13 +80,16 @@ class Pump(Entrypoint):
             if self._running < self.parallel:
                 self._running += 1
                 self.container.spawn_worker(self, (), {}, handle_result=self._handle_result)
+            else:
+                self._missed = True     # woken while every run was busy: go again when one ends
             eventlet.sleep(0)
 
     def _handle_result(self, worker_ctx, result, exc_info):
         self._running -= 1
         if exc_info is not None:
             log.error("pump %s failed: %s", self.method_name, exc_info[1])
-        elif result:
+        elif result or self._missed:
+            self._missed = False
             self.bells.ring(self.method_name)     # more is due: go again without waiting
         return result, exc_info
 
