@@ -27,15 +27,16 @@ class Outcome:
 
 
 def handle(session: Session, event: dict, ask_identity: Callable[[str, dict], dict | None]) -> Outcome:
+    # Ask identity before touching the database: no transaction (and, on SQLite, no write lock
+    # that other green threads would wait on with the hub blocked) is held across the call.
+    mail = ask_identity("mail_content", event) if event["type"] in ACCOUNT_EMAILS else None
     event_log.record(session, event)
     directory.apply(session, event)
     outcome = Outcome()
-    if event["type"] in ACCOUNT_EMAILS:
-        mail = ask_identity("mail_content", event)
-        if mail is not None:
-            email_queue.enqueue(session, mail["kind"], mail["to"], mail["context"], name=mail.get("name"),
-                                event_id=event["id"], customer_id=mail.get("customer_id"), user_id=mail.get("user_id"))
-            outcome.emails += 1
+    if mail is not None:
+        email_queue.enqueue(session, mail["kind"], mail["to"], mail["context"], name=mail.get("name"),
+                            event_id=event["id"], customer_id=mail.get("customer_id"), user_id=mail.get("user_id"))
+        outcome.emails += 1
     for notice in notices.notices(session, event):
         _tell(session, event, notice, outcome)
     outcome.webhooks = webhooks.enqueue(session, event)

@@ -245,6 +245,7 @@ def pump(uow) -> bool:
         return False
     endpoints = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(
         WebhookEndpoint.id.in_({r.endpoint_id for r in rows})))}
+    session.commit()        # no transaction stays open while receivers take their time
     jobs = [(r, endpoints.get(r.endpoint_id)) for r in rows]
     jobs = [(r, e if e is not None and (e.enabled or r.event_type == payloads.TEST_EVENT) else None)
             for r, e in jobs]
