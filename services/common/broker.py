@@ -33,11 +33,17 @@ def consume_forever(amqp_uri: str, subscribe: Callable, *, ready: threading.Even
                 subscribe(conn.channel())
                 ready.set()
                 backoff = 0.5
+                beat = time.monotonic()
                 while not stopping():
                     try:
                         conn.drain_events(timeout=1)
                     except socket.timeout:
+                        pass
+                    # Also while messages keep coming: a busy consumer that only beat when idle
+                    # missed the broker's heartbeats and had its connection closed under load.
+                    if time.monotonic() - beat >= 1:
                         conn.heartbeat_check()
+                        beat = time.monotonic()
         except Exception as exc:
             ready.clear()
             if on_lost is not None:

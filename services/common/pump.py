@@ -6,9 +6,10 @@ queues whose rows wait to be sent (emails, webhook deliveries):
 - it can be woken at once: a worker that queued rows calls ``self.after_commit.wake(name)``, and
   once its transaction has committed the pump runs now instead of at its next tick, so a
   message leaves milliseconds after the event that caused it, not up to ``interval`` later;
-- while the method answers that more is due (truthy), it runs again at once, and up to
-  ``parallel`` runs overlap, so one slow receiver (a webhook endpoint taking its full timeout)
-  does not hold the rest of the queue.
+- wake-ups coalesce: one run at a time takes whatever is due; while the method answers that
+  more is due (a full batch, truthy) it runs again at once with up to ``parallel`` runs side by
+  side, and a run stuck on a slow receiver (a webhook endpoint taking its full timeout) does not
+  hold the rest of the queue: another starts beside it.
 
 Each run claims its own rows (SKIP LOCKED and a lease: see the callers), so overlapping runs
 and several instances of the service share the queue without sending anything twice, and a
@@ -45,10 +46,12 @@ class Bells(SharedExtension):
 
 class Pump(Entrypoint):
     bells = Bells()
+    SLOW = 0.25     # seconds: a run still going after this is waiting on a slow receiver
 
     def __init__(self, interval: float, parallel: int = 1, **kwargs):
         self.interval, self.parallel = interval, max(1, parallel)
-        self._running = 0
+        self._started: dict = {}        # worker context of each run -> when it began
+        self._more = False
         self._missed = False
         self._stopping = False
         self._gt = None
@@ -68,7 +71,20 @@ class Pump(Entrypoint):
         if self._gt is not None:
             self._gt.kill()
 
+    def _may_start(self) -> bool:
+        """One run at a time takes whatever is due, so a burst of wake-ups coalesces into one
+        claim instead of a run per row. Another starts beside it only when the last run found a
+        full batch (a backlog) or every running one is stuck on a slow receiver."""
+        import time
+
+        if len(self._started) >= self.parallel:
+            return False
+        now = time.monotonic()
+        return not self._started or self._more or all(now - t > self.SLOW for t in self._started.values())
+
     def _run(self):
+        import time
+
         import eventlet
 
         bell = self.bells.bell(self.method_name)
@@ -77,18 +93,20 @@ class Pump(Entrypoint):
             bell.clear()
             if self._stopping:
                 break
-            if self._running < self.parallel:
-                self._running += 1
-                self.container.spawn_worker(self, (), {}, handle_result=self._handle_result)
+            if self._may_start():
+                # The run begins only when this thread yields: it is on record before it can end.
+                worker_ctx = self.container.spawn_worker(self, (), {}, handle_result=self._handle_result)
+                self._started[worker_ctx] = time.monotonic()
             else:
-                self._missed = True     # woken while every run was busy: go again when one ends
+                self._missed = True     # woken while runs were busy: go again when one ends
             eventlet.sleep(0)
 
     def _handle_result(self, worker_ctx, result, exc_info):
-        self._running -= 1
+        self._started.pop(worker_ctx, None)
+        self._more = bool(result) and exc_info is None
         if exc_info is not None:
             log.error("pump %s failed: %s", self.method_name, exc_info[1])
-        elif result or self._missed:
+        if self._more or self._missed:
             self._missed = False
             self.bells.ring(self.method_name)     # more is due: go again without waiting
         return result, exc_info

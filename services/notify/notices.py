@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from services.common.db import upsert_insert
 
 from services.notify import directory
 from services.notify.models import OrderFacts
@@ -32,21 +35,32 @@ def order_ref(order: dict) -> str:
     return order.get("reference") or order["id"][:8]
 
 
-def _facts(session: Session, event: dict, order_id: str) -> OrderFacts:
+def _remember(session: Session, event: dict, order_id: str, **values) -> None:
+    """Keep facts about an order: one upsert, no read, so the events of one order (they arrive
+    together and are handled in parallel) never collide on making its row."""
+    stmt = upsert_insert(session)(OrderFacts).values(order_id=order_id, customer_id=event.get("customer_id"),
+                                                     late_reported=False, **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["order_id"], set_=values) if values
+                    else stmt.on_conflict_do_nothing(index_elements=["order_id"]))
+
+
+def _known(session: Session, order_id: str) -> dict:
+    """What notify knows of an order, for the events that do not carry it (ETA, proof of delivery)."""
     facts = session.get(OrderFacts, order_id)
-    if facts is None:
-        facts = OrderFacts(order_id=order_id, customer_id=event.get("customer_id"))
-        session.add(facts)
-    data = event["data"]
-    if data.get("order_id") == order_id and "reference" in data:
-        facts.reference = data.get("reference")
-    if data.get("kind") and event["type"].startswith("order."):
-        facts.kind = data["kind"]
-    return facts
+    return {"id": order_id, "reference": facts.reference if facts else None, "kind": facts.kind if facts else None,
+            "eta": facts.eta if facts else None, "pod": facts.pod if facts else None,
+            "failure_reason": facts.failure_reason if facts else None}
 
 
-def _order(facts: OrderFacts) -> dict:
-    return {"id": facts.order_id, "reference": facts.reference, "kind": facts.kind}
+def _locked(session: Session, event: dict, order_id: str) -> OrderFacts:
+    """The order's facts row held FOR UPDATE: for a read-then-write (reported late yet?)."""
+    _remember(session, event, order_id)
+    return session.scalars(select(OrderFacts).where(OrderFacts.order_id == order_id)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
+def _order(facts: dict) -> dict:
+    return {"id": facts["id"], "reference": facts.get("reference"), "kind": facts.get("kind")}
 
 
 def _order_notice(kind: str, title: str, order: dict, **context) -> Notice:
@@ -60,8 +74,10 @@ def _iso(value: datetime | None) -> str | None:
 
 def _order_events(session: Session, event: dict) -> list[Notice]:
     kind, data = event["type"], event["data"]
-    facts = _facts(session, event, data["order_id"])
-    order = _order(facts)
+    order_id = data["order_id"]
+    if kind in ("order.created", "order.submitted"):    # a draft's reference may change until submitted
+        _remember(session, event, order_id, reference=data.get("reference"), kind=data.get("kind"))
+    order = {"id": order_id, "reference": data.get("reference"), "kind": data.get("kind")}
     if kind == "order.submitted":
         return [_order_notice("order_submitted", "Order {ref} was submitted", order)]
     if kind == "order.scheduled":
@@ -70,38 +86,43 @@ def _order_events(session: Session, event: dict) -> list[Notice]:
                               first_window_start=first.get("window_start"), first_window_end=first.get("window_end"))]
     if kind == "order.status_changed":
         status = data["status"]
-        if status == "in_transit":
-            return [_order_notice("order_out_for_delivery", "Order {ref} is out for delivery", order,
-                                  eta=_iso(facts.eta))]
-        if status == "delivered":
-            return [_order_notice("order_delivered", "Order {ref} was delivered", order,
-                                  delivered_at=event["occurred_at"], pod=facts.pod)]
-        if status == "failed":
-            return [_order_notice("order_failed", "Delivery of order {ref} failed", order,
-                                  reason=facts.failure_reason, failed_at=event["occurred_at"])]
         if status == "cancelled":
             return [_order_notice("order_cancelled", "Order {ref} was cancelled", order)]
-        return []
+        if status not in ("in_transit", "delivered", "failed"):
+            return []
+        facts = _known(session, order_id)
+        if status == "in_transit":
+            return [_order_notice("order_out_for_delivery", "Order {ref} is out for delivery", order,
+                                  eta=_iso(facts["eta"]))]
+        if status == "delivered":
+            return [_order_notice("order_delivered", "Order {ref} was delivered", order,
+                                  delivered_at=event["occurred_at"], pod=facts["pod"])]
+        return [_order_notice("order_failed", "Delivery of order {ref} failed", order,
+                              reason=facts["failure_reason"], failed_at=event["occurred_at"])]
     if kind == "stop.eta_changed":
+        facts = _locked(session, event, order_id)
         facts.eta = datetime.fromisoformat(data["eta"]) if data.get("eta") else facts.eta
         late, was_late = bool(data.get("late")), facts.late_reported
         facts.late_reported = late
         if late and not was_late:       # once per slip, not on every ETA that follows
+            order = {"id": order_id, "reference": facts.reference, "kind": facts.kind}
             return [_order_notice("order_late", "Order {ref} is running late", order,
                                   eta=data.get("eta"), window_end=None)]
         return []
     if kind == "stop.completed":
         pod = data.get("pod") or {}
         if data["status"] == "completed" and pod:
-            facts.pod = {"recipient_name": pod.get("recipient_name"), "comments": pod.get("comments"),
-                         "photos": len(pod.get("photos") or []), "signed": bool(pod.get("signature"))}
+            _remember(session, event, order_id, pod={
+                "recipient_name": pod.get("recipient_name"), "comments": pod.get("comments"),
+                "photos": len(pod.get("photos") or []), "signed": bool(pod.get("signature"))})
         elif data["status"] == "failed":
-            facts.failure_reason = data.get("reason")
+            _remember(session, event, order_id, failure_reason=data.get("reason"))
         return []
     if kind == "document.added":
+        order = _order(_known(session, order_id))
         return [Notice(CUSTOMER, "document_added",
                        f"A {data['kind'].replace('_', ' ')} was added to order {order_ref(order)}",
-                       f"/orders/{order['id']}", order["id"])]
+                       f"/orders/{order_id}", order_id)]
     return []
 
 
@@ -154,7 +175,7 @@ def _other_events(session: Session, event: dict) -> list[Notice]:
     customer = directory.customer(session, event.get("customer_id"))
     customer_name = customer.name if customer else "A customer"
     if kind == "message.posted":
-        order = _order(_facts(session, event, data["order_id"])) if data.get("order_id") else None
+        order = _order(_known(session, data["order_id"])) if data.get("order_id") else None
         link = f"/conversations/{data['conversation_id']}"
         from_operator = data["author_side"] == "operator"
         about = f" about order {order_ref(order)}" if order else ""
@@ -169,7 +190,7 @@ def _other_events(session: Session, event: dict) -> list[Notice]:
                        requester=data.get("requested_by"))]
     if kind in ("reschedule.requested", "call_off.requested"):
         what = kind.split(".")[0]
-        order = _order(_facts(session, event, data["order_id"])) if data.get("order_id") else None
+        order = _order(_known(session, data["order_id"])) if data.get("order_id") else None
         title = f"{customer_name} asks for a {'new time window' if what == 'reschedule' else 'call-off'}"
         return [Notice(STAFF, "request_received", title, f"/admin/requests/{data['request_id']}", data["request_id"],
                        {"what": what, "customer_name": customer_name, "order": order,
