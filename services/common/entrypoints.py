@@ -171,8 +171,24 @@ class DomainEventHandler(Consumer):
             log.error("dead-lettering a malformed event on %s: %s", self.spec.name, exc.details)
             message.reject(requeue=False)
             return
+        # The inbox check is a database round trip: made here, in the consumer's one green
+        # thread, it would hand out messages one round trip at a time (and a database that
+        # refuses connections would kill the container); in a thread of its own it does neither.
+        self.container.spawn_managed_thread(partial(self._dispatch, envelope, message),
+                                            identifier=f"dispatch {self.spec.consumer}")
+
+    def _dispatch(self, envelope, message):
         db = _database(self.container)
-        if db is not None and db.inbox_contains(self.spec.consumer, envelope["id"]):
+        try:
+            applied = db is not None and db.inbox_contains(self.spec.consumer, envelope["id"])
+        except Exception as exc:
+            log.warning("inbox of %s not readable (%s); event %s requeued", self.spec.consumer, exc, envelope["id"])
+            import eventlet
+
+            eventlet.sleep(1)       # not a hot loop while the database is away
+            self.queue_consumer.requeue_message(message)
+            return
+        if applied:
             log.info("event %s already applied by %s; acked", envelope["id"], self.spec.consumer)
             self.queue_consumer.ack_message(message)
             return
