@@ -55,7 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
 
     from gateway.blueprints import (account, admin, auth, billing, conversations, dispatch, health,
-                                    imports, me, meta, notify, orders, places, rentals, sso, tracking)
+                                    imports, me, meta, notify, orders, places, rentals, sso, tracking, web)
 
     app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
     app.register_blueprint(tracking.page)        # /t/<token>: the public tracking page
@@ -64,7 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
                 conversations.blp, tracking.blp, rentals.blp, billing.blp, notify.blp, admin.blp, dispatch.blp,
                 meta.blp):
         api.register_blueprint(blp)
-
+    app.register_blueprint(web.page)             # the web portal: every other GET path, /assets
     @app.before_request
     def _start():
         g.started = time.perf_counter()
@@ -84,7 +84,8 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers["Content-Security-Policy"] = (
             DOCS_CSP if request.path.startswith("/api/docs")
             else tracking.PAGE_CSP if request.path.startswith("/t/")
-            else notify.PAGE_CSP if request.path.startswith("/unsubscribe/") else API_CSP)
+            else notify.PAGE_CSP if request.path.startswith("/unsubscribe/")
+            else API_CSP if request.path.startswith("/api/") else web.csp())
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if response.mimetype == "application/json":

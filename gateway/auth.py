@@ -5,6 +5,9 @@ sent); ``requires(*roles)`` guards a view and documents its security in the Open
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from functools import wraps
 
@@ -14,6 +17,7 @@ from services.common import tokens
 from services.common.caller import ANONYMOUS, OPERATOR_ROLES, CallerContext
 from services.common.config import env_float
 from services.common.errors import Forbidden, Unauthenticated
+from services.common.keys import derive_key
 
 BEARER = [{"bearerAuth": []}]
 
@@ -27,15 +31,44 @@ def caller() -> CallerContext:
 def _from_request() -> CallerContext:
     header = request.headers.get("Authorization")
     if not header:
-        return CallerContext(role=ANONYMOUS)
+        return _from_cookie()
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send credentials as 'Authorization: Bearer <token>'.")
     token = token.strip()
     if token.startswith(API_KEY_MARK):
         return _api_key(token)
-    ctx, g.limited = _verified(token)
+    ctx, g.limited, _sid = _verified(token)
     return ctx
+
+
+# The web portal's session: the same access token, in an HttpOnly cookie (JavaScript never sees
+# it), renewed by GET /auth/session while a tab is open. Cookies ride along on cross-site
+# requests too, so every write signed in by the cookie must carry the session's CSRF token.
+SESSION_COOKIE = "portal_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _from_cookie() -> CallerContext:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return CallerContext(role=ANONYMOUS)
+    ctx, g.limited, sid = _verified(token)
+    g.session_token = token
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf_token(sid).encode()):
+            raise Forbidden("This request lacks the session's CSRF token (header X-CSRF-Token).",
+                            {"reason": "csrf"})
+    return ctx
+
+
+def csrf_token(session_id: str) -> str:
+    """The CSRF token of a browser session: derived from its sid, so it outlives renewals and
+    needs no storage; only a page of this origin can read it (GET /auth/session)."""
+    digest = hmac.new(derive_key("csrf"), session_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def client_address() -> str | None:
@@ -65,10 +98,10 @@ def _api_key(secret: str) -> CallerContext:
 
 _CACHE_SIZE = 4096
 # token -> (caller, jti, token expiry, when to ask identity again)
-_verified_tokens: dict[str, tuple[CallerContext, str, float, float, str | None]] = {}
+_verified_tokens: dict[str, tuple[CallerContext, str, float, float, str | None, str]] = {}
 
 
-def _verified(token: str) -> tuple[CallerContext, str | None]:
+def _verified(token: str) -> tuple[CallerContext, str | None, str]:
     """The caller of an access token: its signature checked here, its session asked of the
     identity service once a minute (SESSION_RECHECK_SECONDS) after its first minute.
 
@@ -78,36 +111,39 @@ def _verified(token: str) -> tuple[CallerContext, str | None]:
     now = time.time()
     hit = _verified_tokens.get(token)
     if hit is not None and hit[2] > now and hit[3] > now:
-        return hit[0], hit[4]
+        return hit[0], hit[4], hit[5]
     ctx, claims = tokens.read(token)
-    if claims["jti"] in _signed_out:
+    sid = claims.get("sid") or claims["jti"]
+    if claims["jti"] in _signed_out or sid in _signed_out:
         raise Unauthenticated("This session has ended; sign in again.")
     recheck = env_float("SESSION_RECHECK_SECONDS")
     if now - claims["iat"] >= recheck:
         from gateway.rpc import client
 
-        client().call("identity", "check_session", claims["jti"], claims["iat"], caller=ctx)
+        client().call("identity", "check_session", claims["jti"], claims["iat"], sid, caller=ctx)
         next_check = now + recheck
     else:
         next_check = claims["iat"] + recheck
     if len(_verified_tokens) >= _CACHE_SIZE:
         _verified_tokens.clear()       # crude but bounded; a miss costs one verification
     limited = claims.get("lim")          # tokens.LIMITED_*: what the user must do first
-    _verified_tokens[token] = (ctx, claims["jti"], float(claims["exp"]), next_check, limited)
-    return ctx, limited
+    _verified_tokens[token] = (ctx, claims["jti"], float(claims["exp"]), next_check, limited, sid)
+    return ctx, limited, sid
 
 
 _signed_out: dict[str, float] = {}     # jti -> expiry, for tokens signed out through this worker
 
 
-def forget(token: str, jti: str, expires_at: float) -> None:
-    """A token was just signed out here: refuse it in this worker at once (the others learn it
-    from identity within the recheck interval)."""
+def forget(token: str, jti: str, expires_at: float, session_id: str | None = None) -> None:
+    """A token was just signed out here: refuse it (and its session's other tokens) in this
+    worker at once (the others learn it from identity within the recheck interval)."""
     _verified_tokens.pop(token, None)
     now = time.time()
     for old in [j for j, exp in _signed_out.items() if exp < now]:
         del _signed_out[old]
     _signed_out[jti] = expires_at
+    if session_id:
+        _signed_out[session_id] = now + env_float("BROWSER_SESSION_MAX_SECONDS")
 
 
 def requires(*roles: str):

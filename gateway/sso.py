@@ -75,14 +75,19 @@ def _client(name: str, conf: dict) -> OAuth2Session:
                          redirect_uri=callback_url(name))
 
 
-def start(name: str) -> tuple[str, str]:
-    """The provider's authorization URL, and the cookie that binds the flow to this browser."""
+def start(name: str, portal_next: str | None = None) -> tuple[str, str]:
+    """The provider's authorization URL, and the cookie that binds the flow to this browser.
+    ``portal_next``: the web portal started it; the callback then signs the browser in (session
+    cookie) and sends it to that portal path instead of answering JSON."""
     conf = _provider(name)
     meta = _metadata(conf["issuer"])
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     url, _ = _client(name, conf).create_authorization_url(meta["authorization_endpoint"], state=state,
                                                           nonce=nonce)
-    return url, _serializer().dumps({"provider": name, "state": state, "nonce": nonce})
+    flow = {"provider": name, "state": state, "nonce": nonce}
+    if portal_next is not None:
+        flow["next"] = portal_next if portal_next.startswith("/") and not portal_next.startswith("//") else "/"
+    return url, _serializer().dumps(flow)
 
 
 def finish(name: str, args: dict, cookie: str | None) -> dict:
@@ -112,4 +117,4 @@ def finish(name: str, args: dict, cookie: str | None) -> dict:
         raise Unauthenticated(f"The provider refused the sign-in ({exc}).") from None
     if not secrets.compare_digest(str(claims.get("nonce", "")), flow["nonce"]):
         raise Unauthenticated("This sign-in's answer belongs to another flow; start again.")
-    return claims
+    return {**claims, "portal_next": flow.get("next")}

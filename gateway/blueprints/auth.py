@@ -1,14 +1,20 @@
 """Signing in."""
 from __future__ import annotations
 
-from flask import request
+import time
+
+from flask import jsonify, make_response, request
 from flask_smorest import Blueprint
 
-from gateway.auth import allowed_when_limited, caller, client_address, forget, requires
+from gateway.auth import (SESSION_COOKIE, allowed_when_limited, caller, client_address, csrf_token,
+                          forget, requires)
 from gateway.rpc import answer, client
 from services.common import tokens
+from services.common.errors import Unauthenticated
 from services.identity.schemas import (ClaimIn, LoginIn, LoginOut, PasswordResetConfirmIn,
-                                       PasswordResetIn, SignupIn)
+                                       PasswordResetIn, SessionOut, SignupIn)
+
+SessionIn = LoginIn
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign in and out.")
 
@@ -30,6 +36,8 @@ def login(credentials):
 @allowed_when_limited()
 def logout():
     """End this session: its token stops working here at once, everywhere within a minute."""
+    if not request.headers.get("Authorization"):
+        return close_session()                  # a browser signed in by its cookie
     token = request.headers["Authorization"].partition(" ")[2].strip()
     if token.startswith("pk_"):
         return answer(None, 204)          # an API key is revoked, not signed out
@@ -38,6 +46,69 @@ def logout():
                   caller=caller())
     forget(token, claims["jti"], claims["exp"])
     return answer(None, 204)
+
+
+def set_session(response, signed_in: dict):
+    """Put a sign-in's access token in the browser's session cookie (HttpOnly: scripts never
+    see it; SameSite=Lax; Secure over TLS)."""
+    response.set_cookie(SESSION_COOKIE, signed_in["access_token"], max_age=signed_in["expires_in"],
+                        httponly=True, samesite="Lax", secure=request.is_secure, path="/")
+    return response
+
+
+def _session_state(token: str, renewed: dict | None = None) -> dict:
+    ctx, claims = tokens.read(token)
+    return {"csrf_token": csrf_token(claims.get("sid") or claims["jti"]),
+            "expires_in": max(0, int(claims["exp"] - time.time())), "limited": claims.get("lim"),
+            "role": ctx.role, "user_id": ctx.user_id, "customer_id": ctx.customer_id}
+
+
+@blp.route("/session", methods=["POST"])
+@blp.arguments(SessionIn)
+@blp.response(201, SessionOut)
+def open_session(payload):
+    """Sign this browser in with a session cookie (the web portal's way in): the same
+    credentials as `/login` (email, password, otp). The cookie is HttpOnly; writes signed in by
+    it must send the answer's `csrf_token` in the `X-CSRF-Token` header."""
+    signed_in = client().call("identity", "login", payload, address=client_address())
+    response = make_response(jsonify(_session_state(signed_in["access_token"])), 201)
+    return set_session(response, signed_in)
+
+
+@blp.route("/session", methods=["GET"])
+@blp.response(200, SessionOut)
+@allowed_when_limited()
+def read_session():
+    """This browser's session: its CSRF token and how long it lasts. Renews the cookie when it
+    is past half its life (while a tab is open, up to BROWSER_SESSION_MAX_SECONDS after
+    signing in); 401 when there is no session."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or request.headers.get("Authorization"):
+        raise Unauthenticated("This browser is not signed in.")
+    ctx = caller()              # verifies the cookie's token (and asks identity once a minute)
+    _ctx, claims = tokens.read(token)
+    if claims["exp"] - time.time() >= (claims["exp"] - claims["iat"]) / 2:
+        return jsonify(_session_state(token))
+    renewed = client().call("identity", "renew_session", claims, caller=ctx)
+    return set_session(jsonify(_session_state(renewed["access_token"])), renewed)
+
+
+@blp.route("/session", methods=["DELETE"])
+@blp.response(204)
+@allowed_when_limited()
+def close_session():
+    """Sign this browser out: its session (every token renewed from the same sign-in) ends."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and not request.headers.get("Authorization"):
+        ctx = caller()                       # checks the CSRF token too
+        _ctx, claims = tokens.read(token)
+        sid = claims.get("sid") or claims["jti"]
+        client().call("identity", "logout", claims["jti"], claims["exp"], address=client_address(),
+                      session_id=sid, caller=ctx)
+        forget(token, claims["jti"], claims["exp"], sid)
+    response = make_response("", 204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    return response
 
 
 @blp.route("/password-reset", methods=["POST"])

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from gateway import sso
 from gateway.auth import client_address
+from gateway.blueprints.auth import set_session
 from gateway.rpc import answer, client
 from services.identity.schemas import LoginOut
 
@@ -23,8 +24,9 @@ def list_providers():
 @blp.route("/<string:provider>/start", methods=["GET"])
 @blp.doc(responses={"302": {"description": "To the provider's sign-in page."}})
 def start(provider):
-    """Go to the provider; it comes back to `/callback`."""
-    url, flow = sso.start(provider)
+    """Go to the provider; it comes back to `/callback`. With `?next=/path` (the web portal), the
+    callback signs the browser in with the session cookie and goes to that portal path."""
+    url, flow = sso.start(provider, request.args.get("next"))
     response = redirect(url, code=302)
     response.set_cookie(sso.COOKIE, flow, max_age=sso.FLOW_SECONDS, httponly=True, samesite="Lax",
                         secure=request.is_secure, path="/api/v1/auth/sso")
@@ -40,6 +42,9 @@ def callback(provider):
     claims = sso.finish(provider, request.args.to_dict(), request.cookies.get(sso.COOKIE))
     result = client().call("identity", "sso_sign_in", provider, claims["sub"], claims.get("email"),
                            bool(claims.get("email_verified")), address=client_address())
-    response = make_response(answer(result))
+    if claims.get("portal_next"):
+        response = set_session(redirect(claims["portal_next"], code=303), result)
+    else:
+        response = make_response(answer(result))
     response.delete_cookie(sso.COOKIE, path="/api/v1/auth/sso")
     return response

@@ -59,6 +59,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("ACCESS_TOKEN_TTL", "900", "Lifetime of an access token, seconds."),
     Var("SSO_PROVIDERS", None, 'OpenID Connect providers, JSON: `{"google": {"issuer": "https://accounts.google.com", '
         '"client_id": "...", "client_secret": "..."}}`. Unset: no SSO.'),
+    Var("BROWSER_SESSION_MAX_SECONDS", "43200", "A browser session (the portal's cookie) is renewed while a tab is open, up to this long after signing in."),
+    Var("MAP_TILE_URL", "", "Map tiles for the portal's maps ({z}/{x}/{y} template, e.g. an operator's own tile server); empty: markers and routes on a plain background."),
+    Var("MAP_TILE_ATTRIBUTION", "", "The attribution the tile server's licence asks for."),
     Var("SESSION_RECHECK_SECONDS", "60", "How often the gateway asks identity whether a signed-in session still stands."),
     Var("RPC_TIMEOUT", "5", "Deadline of one RPC call from the gateway, seconds; sent with the call."),
     Var("SERVICE_MAX_WORKERS", "32", "Concurrent workers (greenthreads) per service process."),

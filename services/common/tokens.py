@@ -26,13 +26,20 @@ LIMITED_TWO_FACTOR = "two_factor_setup"     # staff who must turn two-factor sig
 
 
 def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
-          limited: str | None = None) -> tuple[str, int]:
-    """``limited``: the token may only do what fixes that (LIMITED_*); the gateway enforces it."""
+          limited: str | None = None, session_id: str | None = None,
+          signed_in_at: int | None = None) -> tuple[str, int]:
+    """``limited``: the token may only do what fixes that (LIMITED_*); the gateway enforces it.
+
+    ``sid`` names the sign-in a token belongs to and ``auth`` its time: a browser session renews
+    its token (sessions.renew) under the same sid, so signing out ends all of them at once and
+    the session's CSRF token (derived from the sid) stays the same."""
     validate(ctx)
     ttl = ttl or env_int("ACCESS_TOKEN_TTL")
     now = int(now or time.time())
+    jti = uuid.uuid4().hex
     claims: dict[str, Any] = {"iss": ISSUER, "sub": ctx.user_id, "role": ctx.role,
-                              "jti": uuid.uuid4().hex, "iat": now, "exp": now + ttl}
+                              "jti": jti, "iat": now, "exp": now + ttl,
+                              "sid": session_id or jti, "auth": int(signed_in_at or now)}
     if ctx.customer_id:
         claims["cid"] = ctx.customer_id
     if limited:

@@ -40,6 +40,16 @@ class LoginOut(Schema):
     user = fields.Nested(UserOut, required=True)
 
 
+class SessionOut(Schema):
+    """A browser session (the access token itself stays in the HttpOnly cookie)."""
+    csrf_token = fields.String(required=True, metadata={"description": "Send as X-CSRF-Token on every write."})
+    expires_in = fields.Integer(required=True)
+    limited = fields.String(allow_none=True, metadata={"description": "What the user must do first, if anything."})
+    role = fields.String(required=True)
+    user_id = fields.String(required=True)
+    customer_id = fields.String(allow_none=True)
+
+
 class Address(StrictSchema):
     unit = fields.String(validate=validate.Length(max=40), allow_none=True)
     line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))

@@ -28,12 +28,17 @@ class Service(PortalService):
         return accounts.login(self.db, data["email"], data["password"], address, data.get("otp"))
 
     @rpc
-    def check_session(self, jti: str, issued_at: float) -> dict:
-        return sessions.check(self.db.session, self.caller, jti, issued_at)
+    def check_session(self, jti: str, issued_at: float, session_id: str | None = None) -> dict:
+        return sessions.check(self.db.session, self.caller, jti, issued_at, session_id)
 
     @rpc
-    def logout(self, jti: str, expires_at: float, address: str | None = None) -> None:
-        sessions.logout(self.db.session, self.caller, jti, expires_at, address)
+    def renew_session(self, claims: dict) -> dict:
+        return sessions.renew(self.db.session, self.caller, claims)
+
+    @rpc
+    def logout(self, jti: str, expires_at: float, address: str | None = None,
+               session_id: str | None = None) -> None:
+        sessions.logout(self.db.session, self.caller, jti, expires_at, address, session_id)
 
     @rpc
     def request_password_reset(self, payload: dict, address: str | None = None) -> None:

@@ -117,12 +117,13 @@ def test_verified_tokens_are_remembered_only_until_they_expire(monkeypatch):
 
     ctx = CallerContext(role=CUSTOMER_ADMIN, user_id="u1", customer_id="c1")
     live, _ = tokens.issue(ctx, ttl=60)
-    assert auth_module._verified(live) == (ctx, None)
+    sid = tokens.read(live)[1]["sid"]
+    assert auth_module._verified(live) == (ctx, None, sid)
     monkeypatch.setattr(auth_module.tokens, "read", lambda token: pytest.fail("not served from memory"))
-    assert auth_module._verified(live) == (ctx, None)     # second time: from memory
+    assert auth_module._verified(live) == (ctx, None, sid)     # second time: from memory
     monkeypatch.undo()
     expired, _ = tokens.issue(ctx, ttl=60, now=time.time() - 3600)
-    auth_module._verified_tokens[expired] = (ctx, "jti", time.time() - 1, time.time() + 60, None)  # expired
+    auth_module._verified_tokens[expired] = (ctx, "jti", time.time() - 1, time.time() + 60, None, "jti")  # expired
     with pytest.raises(Unauthenticated, match="expired"):
         auth_module._verified(expired)
 

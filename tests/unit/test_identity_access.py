@@ -380,3 +380,29 @@ def test_sso_links_only_to_existing_users_or_pending_invitations(factory, admin)
         call(factory, None, "sso_sign_in", "google", "g-2", "stranger@nowhere.example", True)
     with pytest.raises(Unauthenticated):
         call(factory, None, "sso_sign_in", "google", "g-3", "member@sso.example", False)   # unverified
+
+
+def test_a_browser_session_renews_under_one_sid_and_signing_out_ends_every_renewal(factory, admin, monkeypatch):
+    import time
+
+    from services.common import tokens
+
+    customer = new_customer(factory, admin, "Browser Co")
+    me = accepted_user(factory, admin, customer, "me@browser.example")
+    first, _ = tokens.issue(me)
+    claims = tokens.read(first)[1]
+    renewed = call(factory, me, "renew_session", claims)
+    renewed_claims = tokens.read(renewed["access_token"])[1]
+    assert renewed_claims["sid"] == claims["sid"] == claims["jti"]          # same sign-in
+    assert renewed_claims["auth"] == claims["auth"] and renewed_claims["jti"] != claims["jti"]
+    # signing out with the newest token ends the older one too (its sid is revoked)
+    call(factory, me, "logout", renewed_claims["jti"], renewed_claims["exp"], None, renewed_claims["sid"])
+    with pytest.raises(Unauthenticated):
+        call(factory, me, "check_session", claims["jti"], claims["iat"], claims["sid"])
+    with pytest.raises(Unauthenticated):
+        call(factory, me, "renew_session", renewed_claims)
+    # a sign-in older than BROWSER_SESSION_MAX_SECONDS is not renewed
+    old, _ = tokens.issue(me, signed_in_at=int(time.time()) - 100_000)
+    monkeypatch.setenv("BROWSER_SESSION_MAX_SECONDS", "43200")
+    with pytest.raises(Unauthenticated, match="too old"):
+        call(factory, me, "renew_session", tokens.read(old)[1])

@@ -1,0 +1,7 @@
+// Every screen module of the portal; each exports ``routes`` (see lib/router.js). The order here
+// is the order of the menu entries of equal ``nav.order``.
+export const MODULES = [
+  // 'book' before 'orders': /orders/new must not be read as the order "new".
+  'auth', 'home', 'book', 'orders', 'imports', 'quotes', 'invoices', 'rentals',
+  'notifications', 'profile', 'admin_customers', 'admin_dispatch', 'admin_billing',
+];
