@@ -21,6 +21,15 @@ class DateRangeArgs(StrictSchema):
     customer_id = fields.String(load_default=None, metadata={"description": "Operator staff: whose."})
 
 
+class FileArgs(StrictSchema):
+    download = fields.String(validate=validate.OneOf(["0", "1"]), metadata={
+        "description": "`1`: as an attachment (save), otherwise inline (view, print)."})
+
+
+class StatementFileArgs(DateRangeArgs, FileArgs):
+    pass
+
+
 class ListArgs(PageArgs):
     from_ = fields.Date(data_key="from", attribute="from", load_default=None)
     to = fields.Date(load_default=None)

@@ -125,13 +125,15 @@ class Service(PortalService):
     @rpc
     def record_payment(self, invoice_id: str, payload: dict, idempotency_key: str | None = None) -> dict:
         data = load(OfflinePaymentIn, payload)
-        return self.db.idempotent("record_payment", self.caller, idempotency_key, payload,
+        # the invoice is part of the request: the same key and body for another invoice is a
+        # different request (refused), not a replay of the first answer
+        return self.db.idempotent("record_payment", self.caller, idempotency_key, {"invoice_id": invoice_id, **payload},
                                   lambda: payments.record_offline(self.db, self.caller, invoice_id, data))
 
     @rpc
     def refund_payment(self, payment_id: str, payload: dict, idempotency_key: str | None = None) -> dict:
         data = load(RefundIn, payload)
-        return self.db.idempotent("refund_payment", self.caller, idempotency_key, payload,
+        return self.db.idempotent("refund_payment", self.caller, idempotency_key, {"payment_id": payment_id, **payload},
                                   lambda: payments.refund(self.db, self.caller, payment_id, data))
 
     @rpc

@@ -44,6 +44,8 @@ def create(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
     customer = Customer(client_id=new_client_id(session), **fields)
     session.add(customer)
     session.flush()
+    audit.record(session, caller, "customer.created", customer_id=customer.id, target_id=customer.id,
+                 details={"name": customer.name})
     uow.emit("customer.created", event_data(customer), customer_id=customer.id)
     return dump(CustomerOut, customer)
 
@@ -63,9 +65,13 @@ def get(session: Session, caller: CallerContext, customer_id: str) -> dict:
 def update(uow: UnitOfWork, caller: CallerContext, customer_id: str, fields: dict) -> dict:
     caller.require_operator(OPERATOR_ADMIN)
     customer = _get(uow.session, caller, customer_id)
-    for name, value in fields.items():
+    changed = {name: value for name, value in fields.items() if getattr(customer, name) != value}
+    for name, value in changed.items():
         setattr(customer, name, value)
     uow.session.flush()
+    if changed:      # what changed, by whom: the console's audit log shows it
+        audit.record(uow.session, caller, "customer.updated", customer_id=customer.id, target_id=customer.id,
+                     details={"changed": sorted(changed)})
     uow.emit("customer.updated", event_data(customer), customer_id=customer.id)
     return dump(CustomerOut, customer)
 

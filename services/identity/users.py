@@ -26,8 +26,10 @@ def announce(uow: UnitOfWork, event_type: str, user: User, **extra) -> None:
 def of_customer(session: Session, caller: CallerContext, customer_id: str) -> list[dict]:
     caller.require(*OPERATOR_ROLES, CUSTOMER_ADMIN)
     scope = caller.scope(customer_id)
-    rows = session.scalars(select(User).where(User.customer_id == scope).order_by(User.email))
-    return dump(UserOut, rows, many=True)
+    query = select(User).where(User.customer_id == scope).order_by(User.email)
+    if caller.is_customer:          # a removed colleague is gone for the customer; staff see it
+        query = query.where(User.is_active.is_(True))
+    return dump(UserOut, session.scalars(query), many=True)
 
 
 def _get(session: Session, caller: CallerContext, user_id: str) -> User:

@@ -22,7 +22,7 @@ DEFAULT_COLUMNS = ["reference", "status", "created_at", "dropoff", "recipient", 
 SORT_COLUMNS = {"created_at": Order.created_at, "updated_at": Order.updated_at,
                 "reference": Order.reference, "status": Order.status, "window_start": Order.window_start}
 LIST_FIELDS = (Order.id, Order.customer_id, Order.reference, Order.kind, Order.status,
-               Order.created_at, Order.updated_at, Order.route_id, Order.summary)
+               Order.created_at, Order.updated_at, Order.route_id, Order.import_id, Order.summary)
 
 
 def summary_row(row: Any) -> dict:
@@ -35,7 +35,7 @@ def summary_body(row: Any) -> dict:
     get = (lambda name: row[name]) if hasattr(row, "keys") else (lambda name: getattr(row, name))
     summary = get("summary") or {}
     body = {name: get(name) for name in ("id", "customer_id", "reference", "kind", "status",
-                                          "created_at", "updated_at", "route_id")}
+                                          "created_at", "updated_at", "route_id", "import_id")}
     body.update({k: summary.get(k) for k in ("pickup", "dropoff", "recipient", "city", "window_start",
                                              "window_end", "weight_kg", "price_total")})
     body["stop_count"] = summary.get("stop_count", 0)
@@ -67,6 +67,8 @@ def filters(caller: CallerContext, args: dict) -> list:
         where += [Order.status == "submitted", Order.route_id.is_(None)]
     if args.get("route_id"):
         where.append(Order.route_id == args["route_id"])
+    if args.get("import_id"):
+        where.append(Order.import_id == args["import_id"])
     return where
 
 

@@ -56,6 +56,8 @@ class Order(Base):
         # Dispatch's unassigned list: submitted orders with no route.
         Index("ix_orders_status_route", "status", "route_id", "created_at"),
         Index("ix_orders_customer_window", "customer_id", "window_start"),
+        # An import's page lists the drafts it made.
+        Index("ix_orders_import", "import_id"),
         # Text search: on PostgreSQL a trigram index answers LIKE '%text%' without reading
         # every row (the migration creates the pg_trgm extension); elsewhere a plain index.
         # Its pending list is 32 MB (4 MB by default): an import appends to it instead of

@@ -244,6 +244,7 @@ class OrderSummaryOut(Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     route_id = fields.String(allow_none=True)
+    import_id = fields.String(allow_none=True)
     pickup = fields.String(allow_none=True)
     dropoff = fields.String(allow_none=True)
     recipient = fields.String(allow_none=True)
@@ -276,15 +277,19 @@ class OrderListArgs(PageArgs):
                       metadata={"description": "Text in the reference, an address or a recipient."})
     created_from = When()
     created_to = When()
+    import_id = fields.String(validate=validate.Length(min=1, max=36),
+                              metadata={"description": "Only the orders made by this spreadsheet import."})
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(
         SORTS + tuple(f"-{s}" for s in SORTS)))
 
     @pre_load
     def split_status(self, data, **_):
+        # "status=a,b" and "status=a&status=b" alike (the gateway's query parsing hands a list)
         data = dict(data)
         raw = data.get("status")
-        if isinstance(raw, str):
-            data["status"] = [s for s in raw.split(",") if s]
+        if isinstance(raw, (str, list, tuple)):
+            parts = [raw] if isinstance(raw, str) else raw
+            data["status"] = [s for part in parts for s in str(part).split(",") if s]
         return data
 
     @validates_schema

@@ -441,3 +441,14 @@ def test_one_customer_never_reaches_anothers_billing(factory):
             call(factory, mallory, method, *args)
     with pytest.raises(ValidationFailed):   # a customer cannot set what only the operator sets
         call(factory, alice, "request_quote", {"order": ORDER, "price": "1.00"})
+
+
+def test_one_idempotency_key_on_two_invoices_is_refused_not_replayed(factory):
+    alice = customer(factory)
+    first, second = invoice(factory, alice), invoice(factory, alice)
+    body = {"amount": "10.00", "method": "bank_transfer", "reference": "TRF-1"}
+    paid = call(factory, OPERATOR, "record_payment", first["id"], body, "key-1")
+    assert call(factory, OPERATOR, "record_payment", first["id"], body, "key-1")["id"] == paid["id"]
+    with pytest.raises(Conflict, match="another request"):
+        call(factory, OPERATOR, "record_payment", second["id"], body, "key-1")
+    assert call(factory, alice, "get_invoice", second["id"])["payments"] == []

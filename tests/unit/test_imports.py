@@ -71,6 +71,10 @@ def test_good_rows_become_drafts_and_bad_rows_are_reported(factory, worker):
     assert done["error_count"] == len(done["errors"])
     [order] = orders_of(factory, alice.customer_id)
     assert order.reference == "A-1" and order.status == "draft" and order.source == "import"
+    # the import's page lists its drafts (and nothing of another import)
+    made = call(factory, alice, "list_orders", {"import_id": job["id"]})
+    assert [o["reference"] for o in made["items"]] == ["A-1"] and made["items"][0]["import_id"] == job["id"]
+    assert call(factory, alice, "list_orders", {"import_id": str(uuid.uuid4())})["items"] == []
     report = call(factory, alice, "import_error_report", job["id"])
     assert "row,column,message" in report.splitlines()[0]
 
