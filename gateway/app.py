@@ -83,7 +83,7 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Content-Security-Policy"] = (
             DOCS_CSP if request.path.startswith("/api/docs")
-            else tracking.PAGE_CSP if request.path.startswith("/t/")
+            else tracking.page_csp() if request.path.startswith("/t/")
             else notify.PAGE_CSP if request.path.startswith("/unsubscribe/")
             else API_CSP if request.path.startswith("/api/") else web.csp())
         if request.is_secure:

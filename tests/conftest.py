@@ -1,6 +1,7 @@
 """Test set-up shared by every suite.
 
-eventlet is patched first, as nameko requires for containers started inside the test process.
+eventlet is patched first, as nameko requires for containers started inside the test process
+(except in the browser suite's own process, PORTAL_TEST_GREEN=0: see tests/browser/).
 Integration and end-to-end tests get their own RabbitMQ vhost and their own databases per run
 (PostgreSQL when TEST_DATABASE_URL names a server, as ``bin/portal test`` does when one is
 reachable; SQLite files otherwise), so they never touch a platform running on this machine.
@@ -8,11 +9,14 @@ reachable; SQLite files otherwise), so they never touch a platform running on th
 import warnings
 
 warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+import os  # noqa: E402
+
 import eventlet  # noqa: E402
 
-eventlet.monkey_patch()
+GREEN = os.environ.get("PORTAL_TEST_GREEN", "1") == "1"
+if GREEN:
+    eventlet.monkey_patch()
 
-import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402

@@ -10,7 +10,6 @@ from gateway.auth import (SESSION_COOKIE, allowed_when_limited, caller, client_a
                           forget, requires)
 from gateway.rpc import answer, client
 from services.common import tokens
-from services.common.errors import Unauthenticated
 from services.identity.schemas import (ClaimIn, LoginIn, LoginOut, PasswordResetConfirmIn,
                                        PasswordResetIn, SessionOut, SignupIn)
 
@@ -58,7 +57,7 @@ def set_session(response, signed_in: dict):
 
 def _session_state(token: str, renewed: dict | None = None) -> dict:
     ctx, claims = tokens.read(token)
-    return {"csrf_token": csrf_token(claims.get("sid") or claims["jti"]),
+    return {"signed_in": True, "csrf_token": csrf_token(claims.get("sid") or claims["jti"]),
             "expires_in": max(0, int(claims["exp"] - time.time())), "limited": claims.get("lim"),
             "role": ctx.role, "user_id": ctx.user_id, "customer_id": ctx.customer_id}
 
@@ -81,10 +80,11 @@ def open_session(payload):
 def read_session():
     """This browser's session: its CSRF token and how long it lasts. Renews the cookie when it
     is past half its life (while a tab is open, up to BROWSER_SESSION_MAX_SECONDS after
-    signing in); 401 when there is no session."""
+    signing in). `signed_in: false` when there is none (a page asks before it signs in; a
+    session that has ended is 401)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token or request.headers.get("Authorization"):
-        raise Unauthenticated("This browser is not signed in.")
+        return jsonify({"signed_in": False})
     ctx = caller()              # verifies the cookie's token (and asks identity once a minute)
     _ctx, claims = tokens.read(token)
     if claims["exp"] - time.time() >= (claims["exp"] - claims["iat"]) / 2:

@@ -19,6 +19,7 @@ from services.common.schemas import page_of
 from services.orders.files import content_disposition
 from services.billing.rate_card_schemas import RateCardIn, RateCardOut
 from services.billing.schemas import (ChangesIn, ConfirmIn, CreditNoteIn, DateRangeArgs, InvoiceIn,
+                                      FileArgs, StatementFileArgs,
                                       InvoiceListArgs, InvoiceOut, InvoiceSummaryOut,
                                       OfflinePaymentIn, PaymentIn, PaymentListArgs, PaymentOut,
                                       PricePreviewIn, PricePreviewOut, QuoteListArgs, QuoteOut,
@@ -74,11 +75,13 @@ def statement(_args):
 
 @blp.route("/statements.pdf", methods=["GET"])
 @requires(*ANYONE)
-@blp.arguments(DateRangeArgs, location="query")
+@blp.arguments(StatementFileArgs, location="query")
 @blp.response(200, description="The statement as a PDF.")
 def statement_pdf(_args):
-    """The same statement as a PDF to print or keep."""
-    return _file(billing("statement_pdf", query_args(), timeout=PDF_TIMEOUT), inline=request.args.get("download") != "1")
+    """The same statement as a PDF to print or keep (`download=1`: as an attachment)."""
+    args = query_args()
+    inline = args.pop("download", None) != "1"
+    return _file(billing("statement_pdf", args, timeout=PDF_TIMEOUT), inline=inline)
 
 
 @blp.route("/statements.csv", methods=["GET"])
@@ -168,10 +171,12 @@ def get_invoice(invoice_id):
 
 @blp.route("/invoices/<string:invoice_id>/pdf", methods=["GET"])
 @requires(*ANYONE)
+@blp.arguments(FileArgs, location="query")
 @blp.response(200, description="The invoice as a PDF.")
-def invoice_pdf(invoice_id):
-    """The invoice to print: breakdown, payment history, outstanding balance, terms, due date."""
-    return _file(billing("invoice_pdf", invoice_id, timeout=PDF_TIMEOUT), inline=request.args.get("download") != "1")
+def invoice_pdf(args, invoice_id):
+    """The invoice to print: breakdown, payment history, outstanding balance, terms, due date
+    (`download=1`: as an attachment)."""
+    return _file(billing("invoice_pdf", invoice_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
 
 
 @blp.route("/invoices/<string:invoice_id>/payments", methods=["POST"])

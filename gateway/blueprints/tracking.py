@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, request, send_from_directory, stream_with_context
+from flask import Response, render_template_string, request, send_from_directory, stream_with_context
 from flask_smorest import Blueprint
 
 from gateway import live
 from gateway.auth import caller, requires
+from gateway.blueprints.web import tile_origin
 from gateway.rpc import answer, client
+from services.common.config import env
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
 from services.tracking.schemas import LinkIn, PublicTrackingOut, TrackingLinkOut, TrackingOut
 
@@ -119,16 +121,22 @@ def driver_positions():
 
 # --- the public tracking page (outside the API document) -------------------------------------------
 page = FlaskBlueprint("tracking_page", __name__)
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-            "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+# The page loads the portal's map module and Leaflet from /assets (this origin) and, when one is
+# set, the map tiles' host (MAP_TILE_URL, read at start like the portal's policy).
+def page_csp() -> str:
+    """The tracking page's policy: this origin only, and the map tile server when one is set."""
+    tiles = tile_origin()
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            f"img-src 'self' data:{' ' + tiles if tiles else ''}; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
 @page.route("/t/<string:token>")
 def tracking_page(token):
-    response = send_from_directory(WEB, "track.html")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    return response
+    html = render_template_string((WEB / "track.html").read_text(), tiles=env("MAP_TILE_URL"),
+                                  tiles_attribution=env("MAP_TILE_ATTRIBUTION"))
+    return html, 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+                       "X-Robots-Tag": "noindex"}
 
 
 @page.route("/t/static/<path:name>")

@@ -29,6 +29,8 @@ class UserOut(Schema):
     role = fields.String(required=True)
     customer_id = fields.String(allow_none=True)
     must_change_password = fields.Boolean(required=True)
+    is_active = fields.Boolean(metadata={"description": "False once removed."})
+    has_portal_access = fields.Boolean(metadata={"description": "False while the operator has switched it off."})
     created_at = fields.DateTime(required=True)
     last_login_at = fields.DateTime(allow_none=True)
 
@@ -42,11 +44,12 @@ class LoginOut(Schema):
 
 class SessionOut(Schema):
     """A browser session (the access token itself stays in the HttpOnly cookie)."""
-    csrf_token = fields.String(required=True, metadata={"description": "Send as X-CSRF-Token on every write."})
-    expires_in = fields.Integer(required=True)
+    signed_in = fields.Boolean(required=True)
+    csrf_token = fields.String(metadata={"description": "Send as X-CSRF-Token on every write."})
+    expires_in = fields.Integer()
     limited = fields.String(allow_none=True, metadata={"description": "What the user must do first, if anything."})
-    role = fields.String(required=True)
-    user_id = fields.String(required=True)
+    role = fields.String()
+    user_id = fields.String()
     customer_id = fields.String(allow_none=True)
 
 

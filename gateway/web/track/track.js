@@ -1,66 +1,127 @@
-// The public tracking page: reads the token from the address, shows the view, then follows the
-// live stream. Everything shown comes from the API, already limited to status, ETAs and location.
-(function () {
-  "use strict";
-  var token = location.pathname.split("/").pop();
-  var base = "/api/v1/public/track/" + encodeURIComponent(token);
-  var LABELS = {draft: "Being prepared", submitted: "Order received", scheduled: "Scheduled",
-                in_transit: "On its way", delivered: "Delivered", failed: "Delivery failed",
-                cancelled: "Cancelled"};
+// The public tracking page (/t/<token>): no sign-in, not the portal. It reads the token from the
+// address, shows the status, the ETAs and the map, then follows the live stream (or polls when
+// the browser has no EventSource). Everything shown comes from the API, already limited to
+// status, ETAs and location under the customer's sharing level.
+import { trackingMap } from '/assets/screens/map.js';
 
-  function text(el, value) { el.textContent = value; }
-  function when(iso) {
-    return iso ? new Date(iso).toLocaleString([], {weekday: "short", hour: "2-digit", minute: "2-digit"}) : "";
-  }
+const token = location.pathname.split('/').pop();
+const base = `/api/v1/public/track/${encodeURIComponent(token)}`;
+const LABELS = { draft: 'Being prepared', submitted: 'Order received', scheduled: 'Scheduled',
+  in_transit: 'On its way', delivered: 'Delivered', failed: 'Delivery failed', cancelled: 'Cancelled' };
+const FINAL = ['delivered', 'failed', 'cancelled'];
+const $ = (id) => document.getElementById(id);
+let map = null;
 
-  function render(view) {
-    text(document.getElementById("status"), LABELS[view.status] || view.status);
-    var list = document.getElementById("stops");
-    list.replaceChildren();
-    view.stops.forEach(function (stop) {
-      var li = document.createElement("li");
-      var what = stop.type === "pickup" ? "Collection" : "Delivery";
-      var detail = stop.completed_at ? stop.status + " " + when(stop.completed_at)
-        : stop.arrived_at ? "driver arrived " + when(stop.arrived_at)
-        : stop.eta ? "expected " + when(stop.eta) : "not yet scheduled";
-      text(li, what + ": " + detail);
-      if (stop.late) { var late = document.createElement("span"); late.className = "late";
-        text(late, " (running late)"); li.appendChild(late); }
-      list.appendChild(li);
-    });
-    var box = document.getElementById("location");
-    if (view.location) {
-      box.hidden = false;
-      var loc = view.location;
-      text(document.getElementById("where"), loc.lat.toFixed(4) + ", " + loc.lng.toFixed(4) +
-        (loc.precision_m ? " (within about " + Math.round(loc.precision_m) + " m)" : "") +
-        ", " + when(loc.recorded_at));
-      var svg = document.getElementById("map");
-      svg.replaceChildren();
-      var ns = "http://www.w3.org/2000/svg";
-      var dot = document.createElementNS(ns, "circle");
-      dot.setAttribute("cx", "100"); dot.setAttribute("cy", "60");
-      dot.setAttribute("r", loc.precision_m >= 1000 ? "30" : "6");
-      dot.setAttribute("fill", "#1a73e8"); dot.setAttribute("fill-opacity", loc.precision_m >= 1000 ? "0.25" : "1");
-      svg.appendChild(dot);
-    } else {
-      box.hidden = true;
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' }) : '';
+}
+
+function render(view) {
+  $('status').textContent = LABELS[view.status] || view.status;
+  const stops = view.stops || [];
+  $('stops-section').hidden = stops.length === 0;
+  const list = $('stops');
+  list.replaceChildren(...stops.map((stop) => {
+    const li = document.createElement('li');
+    const what = stop.type === 'pickup' ? 'Collection' : 'Delivery';
+    const detail = stop.completed_at ? `${stop.status} ${when(stop.completed_at)}`
+      : stop.arrived_at ? `driver arrived ${when(stop.arrived_at)}`
+        : stop.eta ? `expected ${when(stop.eta)}` : 'not yet scheduled';
+    li.textContent = `${what}: ${detail}`;
+    if (stop.late) {
+      const late = document.createElement('span');
+      late.className = 'late';
+      late.textContent = ' (running late)';
+      li.append(late);
     }
+    return li;
+  }));
+  // The next open stop's ETA, in words at the top.
+  const next = stops.find((s) => (s.status === 'pending' || s.status === 'arrived') && s.eta);
+  $('eta').hidden = !next || FINAL.includes(view.status);
+  if (next) {
+    const what = next.type === 'pickup' ? 'collection' : 'delivery';
+    $('eta').textContent = next.status === 'arrived' ? `The driver has arrived for the ${what}.`
+      : `Expected ${what}: ${when(next.eta)}${next.late ? ' (running late)' : ''}`;
   }
-
-  function gone() {
-    document.getElementById("gone").hidden = false;
-    text(document.getElementById("status"), "Unavailable");
+  // The map while the order moves; its text says when the location is not shared.
+  const moving = view.status === 'in_transit';
+  $('location').hidden = !moving;
+  if (moving && !map) {
+    map = trackingMap($('map-holder'), { tilesUrl: document.body.dataset.tiles || '',
+      attribution: document.body.dataset.tilesAttribution || '', label: "Map of the driver's position" });
   }
+  // The public view has no stop coordinates: the map shows the driver (or its area) only.
+  map?.update({ status: view.status, location: view.location,
+    stops: stops.map((s, i) => ({ ...s, label: `${s.type === 'pickup' ? 'the collection' : 'the delivery'} (stop ${i + 1})` })) });
+}
 
-  fetch(base, {headers: {Accept: "application/json"}}).then(function (response) {
-    if (!response.ok) { gone(); return; }
-    return response.json().then(function (view) {
-      render(view);
-      if (!window.EventSource || ["delivered", "failed", "cancelled"].indexOf(view.status) >= 0) return;
-      var stream = new EventSource(base + "/stream");
-      stream.addEventListener("tracking", function (e) { render(JSON.parse(e.data)); });
-      stream.addEventListener("end", function () { stream.close(); });
-    });
-  }).catch(gone);
-})();
+function gone() {
+  $('gone').hidden = false;
+  $('live').hidden = true;
+  $('status').textContent = 'Unavailable';
+  $('location').hidden = true;
+  $('stops-section').hidden = true;
+  map?.destroy();
+  map = null;
+}
+
+function finished(view) {
+  if (FINAL.includes(view.status)) $('live').textContent = 'This delivery is finished.';
+  return FINAL.includes(view.status);
+}
+
+async function fetchView() {
+  const response = await fetch(base, { headers: { Accept: 'application/json' } });
+  if (!response.ok) {
+    gone();
+    return null;
+  }
+  const view = await response.json();
+  render(view);
+  return view;
+}
+
+function poll() {
+  // Browsers without EventSource (or a stream that keeps failing): ask again every 20 s.
+  const timer = setInterval(async () => {
+    const view = await fetchView().catch(() => null);
+    if (!view || finished(view)) clearInterval(timer);
+  }, 20000);
+}
+
+async function start() {
+  let view;
+  try {
+    view = await fetchView();
+  } catch {
+    gone();
+    return;
+  }
+  if (!view || finished(view)) return;
+  if (!window.EventSource) {
+    poll();
+    return;
+  }
+  const source = new EventSource(`${base}/stream`);
+  let failures = 0;
+  source.addEventListener('tracking', (e) => {
+    failures = 0;
+    const next = JSON.parse(e.data);
+    render(next);
+    if (finished(next)) source.close();
+  });
+  source.addEventListener('end', () => {
+    source.close();
+    fetchView().then((v) => v && finished(v)).catch(() => {});
+  });
+  source.addEventListener('error', () => {
+    // EventSource reconnects by itself; after repeated failures, check whether the link died.
+    if (++failures >= 3) {
+      source.close();
+      fetchView().then((v) => { if (v && !finished(v)) poll(); }).catch(gone);
+    }
+  });
+}
+
+start();

@@ -13,6 +13,7 @@ export const isOperatorAdmin = () => session.user?.role === 'operator_admin';
 export async function load() {
   try {
     const state = await api('/auth/session');
+    if (!state.signed_in) throw new Error('signed out');
     setCsrf(state.csrf_token);
     session.limited = state.limited || null;
     session.expiresIn = state.expires_in;
@@ -47,6 +48,8 @@ export async function signIn(body) {
 export async function signOut() {
   try {
     await api('/auth/session', { method: 'DELETE' });
+  } catch {
+    // the session had ended already (a password or two-factor change ends it): signed out anyway
   } finally {
     session.user = null;
     session.customer = null;

@@ -109,6 +109,19 @@ export function showErrors(formEl, error) {
   (first || alert).focus?.();
 }
 
+/** Required fields left empty get "Required." next to them before anything is sent. */
+function requiredFilled(formEl) {
+  const missing = [...formEl.elements].filter((el) => el.required && !el.disabled
+    && (el.type === 'checkbox' ? !el.checked : el.type === 'file' ? !el.files.length : !String(el.value).trim()));
+  for (const el of missing) {
+    el.setAttribute('aria-invalid', 'true');
+    const slot = el.closest('.field')?.querySelector('.error');
+    if (slot) slot.textContent = 'Required.';
+  }
+  if (missing.length) missing[0].focus();
+  return missing.length === 0;
+}
+
 export function clearErrors(formEl) {
   formEl.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
   formEl.querySelectorAll('.field .error').forEach((el) => (el.textContent = ''));
@@ -130,14 +143,17 @@ export function form({ fields = [], submit = 'Save', onSubmit, actions = [], cla
   formEl.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(formEl);
-    button.disabled = true;
+    if (!requiredFilled(formEl)) return;
+    // every submit button (a form may have "Save as draft" beside "Submit") waits for this one
+    const buttons = [...formEl.querySelectorAll('button[type=submit]')].filter((b) => !b.disabled);
+    buttons.forEach((b) => { b.disabled = true; });
     button.setAttribute('aria-busy', 'true');
     try {
-      await onSubmit(nest(values(formEl)), formEl);
+      await onSubmit(nest(values(formEl)), formEl, event.submitter);
     } catch (error) {
       showErrors(formEl, error);
     } finally {
-      button.disabled = false;
+      buttons.forEach((b) => { b.disabled = false; });
       button.removeAttribute('aria-busy');
     }
   });
