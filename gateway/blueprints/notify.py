@@ -16,6 +16,7 @@ from gateway.rpc import answer, client
 from services.common.caller import API_KEY, CUSTOMER_ADMIN, CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES
 from services.common.errors import NotFound
 from services.common.schemas import page_of
+from services.notify import payloads
 from services.notify.schemas import (PREFERENCES_DOC, DeliveryListArgs, DeliveryOut, EmailListArgs, EmailOut,
                                      FeedArgs, FeedPage, FollowIn, FollowingOut, NotificationOut, ReadAllIn,
                                      UnreadOut, WebhookCreatedOut, WebhookIn, WebhookListArgs, WebhookOut,
@@ -110,6 +111,15 @@ def _list_webhooks():
 
 def _create_webhook():
     return answer(notify("create_webhook", request.get_json()), 201)
+
+
+@blp.route("/webhooks/event-types", methods=["GET"])
+@requires(*ANYONE)
+@blp.doc(responses={"200": {"description": "`{event_types: [...]}`: what your webhooks may subscribe to."}})
+def webhook_event_types():
+    """The event types a webhook of yours may receive (operator staff also get `customer.*`);
+    `*` in a webhook's `events` means all of them, including types added later."""
+    return jsonify({"event_types": list(payloads.offered(caller().is_operator))})
 
 
 @blp.route("/webhooks", methods=["GET"])

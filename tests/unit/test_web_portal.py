@@ -98,3 +98,15 @@ def test_a_tile_server_is_the_only_other_origin_the_page_may_load_from(client, m
     csp = client.get("/orders").headers["Content-Security-Policy"]
     assert "img-src 'self' data: blob: https://tiles.example.net;" in csp
     assert b'data-tiles="https://tiles.example.net/{z}/{x}/{y}.png"' in client.get("/").data
+
+
+def test_the_webhook_event_types_come_from_notify_and_staff_alone_get_customer_events(client):
+    from services.notify.payloads import CUSTOMER_EVENTS, OPERATOR_EVENTS
+
+    client.delete_cookie(SESSION_COOKIE, domain="localhost")
+    token, _ = tokens.issue(CUSTOMER)
+    mine = client.get("/api/v1/webhooks/event-types", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert mine["event_types"] == list(CUSTOMER_EVENTS) and "customer.updated" not in mine["event_types"]
+    staff, _ = tokens.issue(CallerContext(role=OPERATOR_ADMIN, user_id="u9"))
+    theirs = client.get("/api/v1/webhooks/event-types", headers={"Authorization": f"Bearer {staff}"}).get_json()
+    assert theirs["event_types"] == list(OPERATOR_EVENTS)

@@ -13,16 +13,8 @@ const PER_PAGE = 25;
 const EMAILS_PER_PAGE = 10;   // below the settings, on a phone: keep it short
 const LOCATION_SHARING = [['exact', 'Exact position'], ['approximate', 'Approximate (area only)'], ['none', 'None']];
 const INVITE_ROLES = [['customer_user', 'Customer user'], ['customer_admin', 'Customer admin']];
-// What an operator webhook may subscribe to (services/notify/payloads.py OPERATOR_EVENTS); the
-// API offers no list of them, so it is kept here. A customer's webhook gets the same minus customer.*.
-const WEBHOOK_EVENTS = [
-  'order.created', 'order.submitted', 'order.priced', 'order.withdrawn', 'order.scheduled',
-  'order.status_changed', 'order.cancelled', 'stop.eta_changed', 'stop.completed', 'document.added',
-  'message.posted', 'reschedule.requested', 'reschedule.decided', 'call_off.requested', 'call_off.decided',
-  'quote.requested', 'quote.sent', 'quote.changes_requested', 'quote.accepted', 'quote.rejected',
-  'invoice.issued', 'invoice.overdue', 'payment.received', 'payment.refunded', 'credit_note.issued',
-  'import.finished', 'customer.created', 'customer.updated',
-];
+// What webhooks may subscribe to: asked of the API (GET /webhooks/event-types) on each screen that needs it.
+let WEBHOOK_EVENTS = [];
 // The actions the identity service records in its audit log (services/identity/*: audit.record).
 const AUDIT_ACTIONS = [
   'api_key.created', 'api_key.revoked', 'auth.login', 'auth.login_failed', 'auth.logout', 'auth.password_reset',
@@ -509,6 +501,7 @@ function chosenEvents(formEl) {
 }
 
 async function webhooksScreen({ query }) {
+  WEBHOOK_EVENTS = (await get('/webhooks/event-types')).event_types;
   const state = { customer_id: query.customer_id || '', page: Number(query.page) || 1 };
   const admin = isOperatorAdmin();
   const map = await customerMap().catch(() => new Map());
@@ -590,6 +583,7 @@ function showSecret(box, created) {
 }
 
 async function webhookScreen({ params, query, app }) {
+  WEBHOOK_EVENTS = (await get('/webhooks/event-types')).event_types;
   const id = params.id;
   const admin = isOperatorAdmin();
   const [hook, map] = await Promise.all([get(`/webhooks/${id}`), customerMap().catch(() => new Map())]);

@@ -46,6 +46,15 @@ export function addressText(address = {}) {
     .filter(Boolean).join(', ') || '—';
 }
 
+/** A conversation's messages as list items: who wrote each (as the reader sees it) and when. */
+function messageItems(messages, staff) {
+  const author = (m) => (m.author_id && m.author_id === session.user?.id ? 'You'
+    : m.author_side === 'operator' ? 'Operator team' : staff ? 'Customer' : 'Your team');
+  return messages.map((m) => h('li', { class: `message message-${m.author_side}` },
+    h('p', { class: 'message-meta' }, h('strong', {}, author(m)), ' · ', fmt.dateTime(m.created_at)),
+    h('p', { class: 'message-body' }, m.body)));
+}
+
 function windowText(start, end) {
   if (!start && !end) return 'Any time';
   if (start && end && fmt.date(start) === fmt.date(end)) return `${fmt.dateTime(start)} – ${fmt.time(end)}`;
@@ -543,28 +552,12 @@ async function orderPage({ params, app }) {
 
   // --- the conversation
   const messageList = h('ol', { class: 'messages', 'aria-live': 'polite' });
-  function author(m) {
-    if (m.author_id && m.author_id === session.user?.id) return 'You';
-    if (m.author_side === 'operator') return 'Operator team';
-    return staff ? 'Customer' : 'Your team';
-  }
-  function drawMessages(list) {
-    replace(messageList, list.map((m) => h('li', { class: `message message-${m.author_side}` },
-      h('p', { class: 'message-meta' }, h('strong', {}, author(m)), ' · ', fmt.dateTime(m.created_at)),
-      h('p', { class: 'message-body' }, m.body))));
-  }
+  const drawMessages = (list) => replace(messageList, messageItems(list, staff));
   let messages = [];
   const messageForm = form({
     label: 'Write to the operator', submit: 'Send',
     fields: [{ name: 'body', label: 'Message', type: 'textarea', required: true, rows: 3 }],
     onSubmit: async (v, formEl) => {
-      if (!v.body || !v.body.trim()) {
-        const input = formEl.querySelector('textarea');
-        input.setAttribute('aria-invalid', 'true');
-        input.closest('.field').querySelector('.error').textContent = 'Write a message first.';
-        input.focus();
-        return;
-      }
       const m = await post(`${base}/messages`, { body: v.body });
       messages.push(m);
       formEl.reset();
@@ -753,25 +746,13 @@ async function conversationPage({ params, app }) {
 /** A conversation with its messages and a reply form (also used by the operator's inbox). */
 export function conversationView(conversation, { app, staff, onChange, asCard = false }) {
   const list = h('ol', { class: 'messages' });
-  const draw = () => replace(list, conversation.messages.map((m) => h('li', { class: `message message-${m.author_side}` },
-    h('p', { class: 'message-meta' },
-      h('strong', {}, m.author_id && m.author_id === session.user?.id ? 'You'
-        : m.author_side === 'operator' ? 'Operator team' : staff ? 'Customer' : 'Your team'),
-      ' · ', fmt.dateTime(m.created_at)),
-    h('p', { class: 'message-body' }, m.body))));
+  const draw = () => replace(list, messageItems(conversation.messages, staff));
   draw();
   const statusHolder = h('span', {}, badge(conversation.status));
   const reply = form({
     label: 'Reply', submit: 'Send',
     fields: [{ name: 'body', label: 'Message', type: 'textarea', required: true, rows: 3 }],
     onSubmit: async (v, formEl) => {
-      if (!v.body || !v.body.trim()) {
-        const input = formEl.querySelector('textarea');
-        input.setAttribute('aria-invalid', 'true');
-        input.closest('.field').querySelector('.error').textContent = 'Write a message first.';
-        input.focus();
-        return;
-      }
       const m = await post(`/conversations/${conversation.id}/messages`, { body: v.body });
       conversation.messages.push(m);
       conversation.status = 'open';

@@ -13,15 +13,8 @@ const roleLabel = (role) => ({
   customer_user: 'User', customer_admin: 'Administrator', operator_admin: 'Operator administrator', dispatcher: 'Dispatcher',
 }[role] || fmt.label(role));
 
-/** The events a customer's webhook may receive (services/notify/payloads.py CUSTOMER_EVENTS). */
-const WEBHOOK_EVENTS = [
-  'order.created', 'order.submitted', 'order.priced', 'order.withdrawn', 'order.scheduled',
-  'order.status_changed', 'order.cancelled', 'stop.eta_changed', 'stop.completed', 'document.added',
-  'message.posted', 'reschedule.requested', 'reschedule.decided', 'call_off.requested', 'call_off.decided',
-  'quote.requested', 'quote.sent', 'quote.changes_requested', 'quote.accepted', 'quote.rejected',
-  'invoice.issued', 'invoice.overdue', 'payment.received', 'payment.refunded', 'credit_note.issued',
-  'import.finished',
-];
+// What webhooks may subscribe to: asked of the API (GET /webhooks/event-types) on each screen that needs it.
+let WEBHOOK_EVENTS = [];
 
 /** Names people read for the event types of notifications and webhooks. */
 const EVENT_LABELS = {
@@ -513,6 +506,7 @@ async function renderWebhook({ params, app }) {
 
 // --- the page ------------------------------------------------------------------------------------
 async function renderProfile({ app }) {
+  WEBHOOK_EVENTS = (await get('/webhooks/event-types')).event_types;
   const admin = isCustomerAdmin();
   const you = h('div', { class: 'grid two profile-top' }, detailsCard(), h('div', { class: 'acct-stack' }, passwordCard(), twoFactorCard(app)));
   const sections = [you, preferencesCard()];
