@@ -37,13 +37,14 @@ def main() -> None:
     print(f"""
   Customer portal platform is up.
 
+    Portal     {base}/            (customers and the operator's staff sign in here)
     API docs   {base}/api/docs
     OpenAPI    {base}/api/v1/openapi.json
     Events     {base}/api/v1/asyncapi.json
     Ready?     {base}/readyz
 
   Operator admin:  {env("PORTAL_ADMIN_EMAIL")} / {env("PORTAL_ADMIN_PASSWORD")}
-  (POST /api/v1/auth/login, then "Authorize" in the docs with the access token)
+  (in the portal; or POST /api/v1/auth/login, then "Authorize" in the docs with the access token)
   Emails:          {env("SMTP_URL") and "sent through SMTP_URL" or f"kept as .eml files in {var_dir() / 'mail'}"}
                    (the demo's Acme user, dispatch@acme-freight.example, has its activation there)
 
