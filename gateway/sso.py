@@ -90,6 +90,15 @@ def start(name: str, portal_next: str | None = None) -> tuple[str, str]:
     return url, _serializer().dumps(flow)
 
 
+def portal_flow(cookie: str | None) -> bool:
+    """Whether this browser's flow was started by the web portal (so a refusal goes back to its
+    sign-in page rather than answering JSON)."""
+    try:
+        return "next" in _serializer().loads(cookie or "", max_age=FLOW_SECONDS)
+    except BadSignature:
+        return False
+
+
 def finish(name: str, args: dict, cookie: str | None) -> dict:
     """The verified ID token claims of a completed flow; Unauthenticated otherwise."""
     conf = _provider(name)

@@ -1,6 +1,8 @@
 """Sign-in through an OpenID Connect provider (SSO_PROVIDERS)."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import jsonify, make_response, redirect, request
 from flask_smorest import Blueprint
 
@@ -8,6 +10,7 @@ from gateway import sso
 from gateway.auth import client_address
 from gateway.blueprints.auth import set_session
 from gateway.rpc import answer, client
+from services.common.errors import PortalError
 from services.identity.schemas import LoginOut
 
 blp = Blueprint("sso", __name__, url_prefix="/api/v1/auth/sso",
@@ -39,9 +42,18 @@ def callback(provider):
     """Where the provider sends the browser back: links the provider's identity to the portal
     user of the same, verified email (or accepts that address's pending invitation) and signs
     in. Never creates access on its own."""
-    claims = sso.finish(provider, request.args.to_dict(), request.cookies.get(sso.COOKIE))
-    result = client().call("identity", "sso_sign_in", provider, claims["sub"], claims.get("email"),
-                           bool(claims.get("email_verified")), address=client_address())
+    cookie = request.cookies.get(sso.COOKIE)
+    try:
+        claims = sso.finish(provider, request.args.to_dict(), cookie)
+        result = client().call("identity", "sso_sign_in", provider, claims["sub"], claims.get("email"),
+                               bool(claims.get("email_verified")), address=client_address())
+    except PortalError as exc:
+        if not sso.portal_flow(cookie):
+            raise
+        # the portal's sign-in page says why, in the browser that asked
+        response = redirect(f"/sign-in?{urlencode({'sso_error': exc.message})}", code=303)
+        response.delete_cookie(sso.COOKIE, path="/api/v1/auth/sso")
+        return response
     if claims.get("portal_next"):
         response = set_session(redirect(claims["portal_next"], code=303), result)
     else:

@@ -17,14 +17,18 @@ from services.orders.schemas import OrderOut, RescheduleOut
 
 
 def allowed_actions(order: Order, caller: CallerContext) -> list[str]:
+    """What this caller may do to the order now. Editing, submitting, withdrawing and asking
+    for another time are the customer's (the gateway lets only customers call them); staff
+    may cancel."""
+    customer = caller.is_customer
     actions = []
-    if order.status == status.DRAFT:
+    if customer and order.status == status.DRAFT:
         actions += ["edit", "submit"]
-    if order.status == status.SUBMITTED:
+    if customer and order.status == status.SUBMITTED:
         actions.append("withdraw")
     if status.can_move(order, status.CANCELLED):
         actions.append("cancel")
-    if order.status in (status.SUBMITTED, status.SCHEDULED):
+    if customer and order.status in (status.SUBMITTED, status.SCHEDULED):
         actions.append("reschedule")
     return actions
 

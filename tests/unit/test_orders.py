@@ -142,6 +142,8 @@ def test_only_drafts_can_be_edited_and_withdraw_stops_at_scheduling(factory):
     alice = customer(factory)
     order = call(factory, alice, "create_order", delivery(submit=True))
     assert order["status"] == "submitted" and order["allowed_actions"] == ["withdraw", "cancel", "reschedule"]
+    # staff read the same order with only what the gateway lets staff do
+    assert call(factory, OPERATOR, "get_order", order["id"])["allowed_actions"] == ["cancel"]
     with pytest.raises(Conflict) as refused:
         call(factory, alice, "update_order", order["id"], {"notes": "late change"})
     assert refused.value.details["status"] == "submitted"

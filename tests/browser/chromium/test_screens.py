@@ -1,9 +1,11 @@
 """Every screen of the menu, for an operator and for a customer, on a desktop and on a phone:
 it renders, logs no error (a CSP violation is one), and axe-core finds no serious or critical
 accessibility problem. Screenshots land in tests/artifacts/browser/."""
+import re
 import uuid
 
 import pytest
+import requests
 
 from tests.browser.chromium.conftest import ADMIN, DESKTOP, PHONE
 from tests.e2e.conftest import PASSWORD, invite_and_accept, post
@@ -77,3 +79,55 @@ def test_signed_out_pages_and_a_deep_link_go_through_sign_in(tabs, customer_user
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/sign-in**")
     assert not [c for c in tab.context.cookies() if c["name"] == "portal_session"]
+
+
+def test_keyboard_alone_signs_in_and_works_the_bell(tabs, customer_user):
+    tab = tabs()
+    page = tab.go("/sign-in")
+    for _ in range(12):                      # from the top of the page to the email field
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.name") == "email":
+            break
+    page.keyboard.type(customer_user[0])
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "password"
+    page.keyboard.type(customer_user[1])
+    page.keyboard.press("Enter")
+    page.locator("header .who").wait_for()
+    bell = page.get_by_role("button", name=re.compile("^Notifications"))
+    bell.focus()
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("button", name="Mark all read")
+    panel.wait_for()
+    tab.check("bell-open")
+    page.keyboard.press("Escape")
+    panel.wait_for(state="hidden")
+    assert page.evaluate("document.activeElement.textContent").startswith("Notifications")
+
+
+def test_sso_through_the_portal_signs_the_browser_in_or_says_why_not(tabs, stack, oidc_provider, customer_user):
+    def provider_user(email):
+        sub = f"sub-{uuid.uuid4().hex[:8]}"
+        assert requests.put(f"{oidc_provider}/users/{sub}", json={"email": email, "email_verified": True},
+                            timeout=10).status_code < 300
+        return sub
+
+    def round_trip(tab, sub):
+        page = tab.go("/sign-in?next=%2Finvoices")
+        page.get_by_role("link", name="Sign in with Mock").click()
+        page.wait_for_url(f"{oidc_provider}/**")
+        page.locator("input[name=sub]").fill(sub)
+        page.locator("form").first.evaluate("f => f.submit()")
+        page.wait_for_url(f"{stack.base}/**")
+        return page
+
+    tab = tabs()
+    page = round_trip(tab, provider_user(customer_user[0]))
+    page.wait_for_url("**/invoices")
+    page.locator("header .who").wait_for()
+    tab.check("sso-signed-in")
+    stranger = tabs()
+    page = round_trip(stranger, provider_user(f"stranger.{uuid.uuid4().hex[:6]}@nowhere.example"))
+    page.wait_for_url("**/sign-in?sso_error=**")
+    page.get_by_role("alert").filter(has_text="invitation").wait_for()
+    assert not [c for c in stranger.context.cookies() if c["name"] == "portal_session"]

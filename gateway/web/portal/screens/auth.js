@@ -85,7 +85,10 @@ async function renderSignIn({ query, app }) {
           `Sign in with ${providerLabel(name)}`)))));
   }).catch(() => { /* no providers configured or reachable: password sign-in still works */ });
 
+  // A sign-in with a provider that was refused comes back here saying why.
+  const ssoError = query.sso_error ? h('div', { class: 'form-alert', role: 'alert' }, query.sso_error) : null;
   return narrow('Sign in',
+    ssoError,
     signInForm,
     h('p', {}, h('a', { href: '/forgot-password' }, 'Forgot your password?')),
     providers,
