@@ -69,6 +69,22 @@ def invite(_payload):
                                 address=client_address(), caller=caller()), 201)
 
 
+@blp.route("/invites/<string:invite_id>/resend", methods=["POST"])
+@requires(*ADMIN)
+@blp.response(200, InviteOut)
+def resend_invite(invite_id):
+    """Send one of your company's invitations again with a new link (the old link stops working)."""
+    return answer(client().call("identity", "resend_invite", invite_id, caller=caller()))
+
+
+@blp.route("/invites/<string:invite_id>", methods=["DELETE"])
+@requires(*ADMIN)
+@blp.response(200, InviteOut)
+def revoke_invite(invite_id):
+    """Revoke one of your company's invitations that was not accepted yet."""
+    return answer(client().call("identity", "revoke_invite", invite_id, caller=caller()))
+
+
 @blp.route("/invites/accept", methods=["POST"])
 @blp.arguments(AcceptInviteIn)
 @blp.response(201, UserOut)

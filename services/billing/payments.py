@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
+from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import (BadRequest, Conflict, NotFound, PaymentDeclined, ServiceUnavailable,
                                     ValidationFailed)
@@ -286,7 +287,29 @@ def reconcile(uow: UnitOfWork, older_than: timedelta = timedelta(seconds=30), li
             continue
         apply(uow, payment, intent)
         settled += payment.status in FINAL
-    return settled
+    return settled + _abandon_unanswered(uow, limit)
+
+
+def _abandon_unanswered(uow: UnitOfWork, limit: int) -> int:
+    """A 3-D Secure check left unanswered (the customer closed the tab) would hold its amount
+    against the invoice for ever (_check_room counts it): after BILLING_ACTION_TIMEOUT_SECONDS
+    the provider is asked to cancel it, and it fails, unless it settled meanwhile."""
+    cutoff = utcnow() - timedelta(seconds=env_int("BILLING_ACTION_TIMEOUT_SECONDS"))
+    query = (select(Payment).where(Payment.method == "card", Payment.status == "requires_action",
+                                   Payment.updated_at < cutoff).order_by(Payment.updated_at).limit(limit))
+    if uow.session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ended = 0
+    for payment in uow.session.scalars(query).all():
+        try:
+            intent = provider(uow).cancel(payment.provider_ref)
+        except ProviderError as exc:
+            log.warning("payment %s: the provider could not cancel it: %s", payment.id, exc)
+            payment.updated_at = utcnow()
+            continue
+        apply(uow, payment, intent)
+        ended += payment.status in FINAL
+    return ended
 
 
 # --- offline payments and refunds (operator) ------------------------------------------------------

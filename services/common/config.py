@@ -107,6 +107,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("STRIPE_WEBHOOK_SECRET", None, "Signing secret (`whsec_...`) of the Stripe webhook endpoint `/api/v1/payments/provider-events/stripe`."),
     Var("STRIPE_API_URL", "https://api.stripe.com", "Base URL of the Stripe API (provider `stripe`)."),
     Var("STRIPE_TIMEOUT", "10", "Timeout of each Stripe request, seconds (a timeout leaves the payment `processing` until reconciled)."),
+    Var("BILLING_ACTION_TIMEOUT_SECONDS", "1800", "A card payment waiting for 3-D Secure this long is cancelled at the provider, so its amount is free to pay again."),
     Var("BILLING_RECONCILE_SECONDS", "30", "How often card payments whose answer was lost (timeouts) are checked with the provider."),
     Var("BILLING_DAILY_JOBS_SECONDS", "900", "How often overdue invoices are announced and expired quotes marked (each happens once)."),
     Var("BILLING_ISSUER_DETAILS", None, "The operator's address on invoices and statements, lines separated by `|`."),

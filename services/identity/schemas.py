@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
+from marshmallow.utils import get_value
 
 from services.common.schemas import StrictSchema
 
@@ -31,6 +32,9 @@ class UserOut(Schema):
     must_change_password = fields.Boolean(required=True)
     is_active = fields.Boolean(metadata={"description": "False once removed."})
     has_portal_access = fields.Boolean(metadata={"description": "False while the operator has switched it off."})
+    # never the secret itself: only whether there is one (a row mapping or a User alike)
+    two_factor_enabled = fields.Function(lambda user: bool(get_value(user, "totp_secret")),
+                                         metadata={"type": "boolean", "description": "Two-factor sign-in is on."})
     created_at = fields.DateTime(required=True)
     last_login_at = fields.DateTime(allow_none=True)
 

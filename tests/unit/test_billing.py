@@ -235,6 +235,24 @@ def test_three_d_secure_waits_for_the_customers_answer(factory):
     assert call(factory, alice, "get_invoice", other["id"])["outstanding"]["amount"] == "121.00"
 
 
+def test_an_unanswered_three_d_secure_check_is_cancelled_and_frees_its_amount(factory, monkeypatch):
+    alice = customer(factory)
+    inv = invoice(factory, alice)
+    abandoned = pay(factory, alice, inv["id"], "121.00", token="tok_threeDSecureRequired")
+    with pytest.raises(Conflict):              # held while the check may still be answered
+        pay(factory, alice, inv["id"], "121.00")
+    monkeypatch.setenv("BILLING_ACTION_TIMEOUT_SECONDS", "0")
+    uow = UnitOfWork(factory, Base)
+    assert payment_rules.reconcile(uow, older_than=timedelta(0)) == 1
+    uow.commit()
+    uow.close()
+    ended = call(factory, alice, "get_payment", abandoned["id"])
+    assert ended["status"] == "failed" and ended["failure_code"] == "abandoned"
+    assert pay(factory, alice, inv["id"], "121.00")["status"] == "succeeded"
+    with pytest.raises(Conflict):              # too late: the abandoned check cannot be answered
+        call(factory, alice, "confirm_payment", abandoned["id"], {"challenge_response": "pass"})
+
+
 def test_a_lost_answer_is_reconciled_once_and_never_charged_twice(factory):
     alice = customer(factory)
     inv = invoice(factory, alice)

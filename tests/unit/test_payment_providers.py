@@ -381,6 +381,8 @@ class FakeStripe(BaseHTTPRequestHandler):
         self.state["requests"].append((self.path, dict(self.headers), form))
         if key in self.state["replies"]:
             return self._send(*self.state["replies"][key])
+        if self.path.endswith("/cancel"):
+            return self._send(*self._cancel(self.path.split("/")[3], dict(form)))
         status, body = (self._payment_intent(dict(form), form) if self.path == "/v1/payment_intents"
                         else self._refund(dict(form)))
         if status not in (429, 500):           # Stripe keeps the result of what it executed
@@ -413,6 +415,14 @@ class FakeStripe(BaseHTTPRequestHandler):
             if "Insufficient" in pm:   # Stripe sends the PaymentIntent with the error when there is one
                 error = {**error, "payment_intent": pi}
             return 402, {"error": error}
+        return 200, pi
+
+    def _cancel(self, intent_id: str, f: dict) -> tuple[int, dict]:
+        pi = self.state["intents"][intent_id]
+        if pi["status"] in ("succeeded", "canceled"):       # Stripe refuses to cancel those
+            return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+                                   "message": f"This PaymentIntent's status is {pi['status']}."}}
+        pi.update(status="canceled", cancellation_reason=f.get("cancellation_reason"), next_action=None)
         return 200, pi
 
     def _refund(self, f: dict) -> tuple[int, dict]:
@@ -482,6 +492,14 @@ def test_stripe_requires_action_then_confirm_reads_the_outcome(stripe, stripe_se
     assert intent.next_action["client_secret"] == "pi_1_secret_abc"
     stripe_server[1]["intents"][intent.id]["status"] = "succeeded"     # Stripe.js finished the challenge
     assert stripe.confirm(intent.id, {}).status == "succeeded"
+
+
+def test_stripe_cancels_an_abandoned_challenge_but_not_a_settled_payment(stripe, stripe_server):
+    waiting = stripe_charge(stripe, "pm_card_authenticationRequired")
+    cancelled = stripe.cancel(waiting.id)
+    assert cancelled.status == "declined" and cancelled.failure_code == "abandoned"
+    paid = stripe_charge(stripe, "pm_card_visa", key="sk-2")
+    assert stripe.cancel(paid.id).status == "succeeded"          # settled meanwhile: kept
 
 
 def test_stripe_timeout_is_unknown_outcome_and_the_key_replays_it(stripe, stripe_server):

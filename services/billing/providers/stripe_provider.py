@@ -174,6 +174,15 @@ class StripeProvider:
             self._raise_for(status, body)
         return to_intent(body)
 
+    def cancel(self, intent_id: str) -> Intent:
+        status, body = self._request("POST", f"/v1/payment_intents/{intent_id}/cancel",
+                                     data={"cancellation_reason": "abandoned"})
+        if status == 400 and (body.get("error") or {}).get("code") == "payment_intent_unexpected_state":
+            return self.retrieve(intent_id)      # it settled meanwhile: keep what it became
+        if status != 200:
+            self._raise_for(status, body)
+        return to_intent(body)
+
     def refund(self, intent_id: str, amount: Decimal, idempotency_key: str) -> RefundResult:
         currency = self.retrieve(intent_id).currency    # the minor unit depends on it
         status, body = self._request("POST", "/v1/refunds", idempotency_key=idempotency_key, data=[

@@ -210,6 +210,14 @@ class TestProvider:
                          .values(challenge_id=None, updated=int(time.time()), **values))
         return self.retrieve(intent_id)
 
+    def cancel(self, intent_id: str) -> Intent:
+        with self._db().begin() as conn:
+            conn.execute(update(intents).where(intents.c.id == intent_id, intents.c.status == REQUIRES_ACTION)
+                         .values(challenge_id=None, updated=int(time.time()), status=DECLINED,
+                                 failure_code="abandoned",
+                                 failure_message="The card check was not completed in time."))
+        return self.retrieve(intent_id)
+
     def retrieve(self, intent_id: str) -> Intent:
         with self._db().connect() as conn:
             row = conn.execute(select(intents).where(intents.c.id == intent_id)).first()

@@ -104,12 +104,14 @@ function passwordCard() {
 
 function twoFactorCard(app) {
   const body = h('div', {});
-  const intro = () => [
+  // GET /me says whether it is on: offer the one thing that applies.
+  const intro = () => (session.user?.two_factor_enabled ? [
+    h('p', {}, 'Two-factor sign-in is on: signing in asks for a code from your authenticator app.'),
+    h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => showDisable() }, 'Turn off two-factor sign-in')),
+  ] : [
     h('p', {}, 'With two-factor sign-in, signing in asks for a code from an authenticator app on your phone as well as your password.'),
-    h('div', { class: 'actions' },
-      action('Set up two-factor sign-in', () => startSetup()),
-      h('button', { type: 'button', onclick: () => showDisable() }, 'Turn off two-factor sign-in')),
-  ];
+    h('div', { class: 'actions' }, action('Set up two-factor sign-in', () => startSetup())),
+  ]);
   async function startSetup() {
     try {
       const enrol = await twoFactorEnrol({
@@ -273,6 +275,17 @@ function colleaguesCard() {
         { key: 'status', label: 'Status', render: (i) => badge(i.status) },
         { key: 'created_at', label: 'Sent', render: (i) => fmt.date(i.created_at) },
         { key: 'expires_at', label: 'Expires', render: (i) => fmt.date(i.expires_at) },
+        { key: 'actions', label: 'Actions', render: (i) => h('div', { class: 'row' },
+          action(`Resend to ${i.email}`, async () => {
+            await post(`/invites/${i.id}/resend`);
+            toast(`A new link went to ${i.email}; the old one no longer works.`);
+            refill();
+          }),
+          i.status === 'pending' ? action(`Revoke ${i.email}`, async () => {
+            await del(`/invites/${i.id}`);
+            toast(`The invitation to ${i.email} no longer works.`);
+            refill();
+          }, { class: 'danger', confirmText: `The link sent to ${i.email} will stop working.` }) : null) },
       ],
       rows: [...pending, ...others],
       empty: 'No invitation is waiting for an answer.',
