@@ -179,6 +179,14 @@ def start(uow: UnitOfWork, caller: CallerContext, route_id: str) -> dict:
         raise Conflict(f"The route is already {route.status}.", {"status": route.status})
     if not route.driver_id:
         raise Conflict("Give the route a driver before starting it.", {"status": route.status})
+    # One driver drives one route at a time: with two started, "the stop the driver serves now"
+    # (whose customer may see the location) would be a guess across both.
+    busy = uow.session.execute(select(Route.id, Route.name).join(Order, Order.route_id == Route.id).where(
+        Route.driver_id == route.driver_id, Route.status == "started", Route.id != route.id,
+        Order.status == status.IN_TRANSIT).limit(1)).first()
+    if busy is not None:
+        raise Conflict(f"The driver is still driving route {busy.name}: finish it before starting another.",
+                       {"status": route.status, "busy_route_id": busy.id})
     orders = uow.session.scalars(select(Order).where(Order.route_id == route.id, Order.status == status.SCHEDULED)
                                  .order_by(Order.route_position)).all()
     if not orders:

@@ -211,6 +211,20 @@ def test_a_stop_event_from_a_driver_not_on_the_route_changes_nothing(factory):
     assert call(factory, alice, "get_order", order["id"])["stops"][0]["status"] == "pending"
 
 
+def test_a_driver_drives_one_route_at_a_time(factory):
+    alice = customer(factory)
+    _driver(factory, "drv-one")
+    first, second = (call(factory, OPERATOR, "create_route", {"name": name, "day": "2026-12-01", "driver_id": "drv-one"})
+                     for name in ("Morning", "Afternoon"))
+    for route in (first, second):
+        order = call(factory, alice, "create_order", delivery(submit=True))
+        call(factory, DISPATCH, "schedule_orders", route["id"], {"order_ids": [order["id"]]})
+    call(factory, DISPATCH, "start_route", first["id"])
+    with pytest.raises(Conflict, match="still driving route Morning") as refused:
+        call(factory, DISPATCH, "start_route", second["id"])
+    assert refused.value.details["busy_route_id"] == first["id"]
+
+
 def test_scheduling_is_all_or_nothing_and_the_unassigned_list(factory):
     alice = customer(factory)
     ready = call(factory, alice, "create_order", delivery(submit=True))
