@@ -11,7 +11,7 @@ from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import typed_data
 from services.common.schemas import dump
-from services.orders import documents, rentals, status
+from services.orders import documents, etas, rentals, status
 from services.common.scoping import paged
 from services.orders.listing import summary_body
 from services.orders.models import Depot, Driver, Order, Route, Stop
@@ -221,6 +221,7 @@ def apply_stop_event(uow: UnitOfWork, event: dict) -> None:
         documents.attach_blob(uow, order, stop, "pod_photo", photo, f"proof-{stop.position + 1}-{index + 1}")
     if pod.get("signature"):
         documents.attach_blob(uow, order, stop, "pod_signature", pod["signature"], f"signature-{stop.position + 1}")
+    etas.refresh_summary(order)           # the list's ETA moves on to the next stop
     _settle(uow, order, route)
 
 

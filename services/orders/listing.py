@@ -37,7 +37,8 @@ def summary_body(row: Any) -> dict:
     body = {name: get(name) for name in ("id", "customer_id", "reference", "kind", "status",
                                           "created_at", "updated_at", "route_id", "import_id")}
     body.update({k: summary.get(k) for k in ("pickup", "dropoff", "recipient", "city", "window_start",
-                                             "window_end", "weight_kg", "price_total")})
+                                             "window_end", "weight_kg", "price_total", "eta")})
+    body["late"] = bool(summary.get("late"))
     body["stop_count"] = summary.get("stop_count", 0)
     body["packages"] = summary.get("packages", 0)
     return body

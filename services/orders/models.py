@@ -139,7 +139,10 @@ class Stop(Base):
     completed_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(Text)
     pod: Mapped[dict[str, Any] | None] = mapped_column(JSON)    # recipient name, comments
+    # tracking's latest ETA (stop.eta_changed) and when tracking decided it (etas.py)
     eta: Mapped[datetime | None]
+    eta_late: Mapped[bool | None]
+    eta_at: Mapped[datetime | None]
 
     order: Mapped[Order] = relationship(back_populates="stops")
 

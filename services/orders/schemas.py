@@ -252,6 +252,9 @@ class OrderSummaryOut(Schema):
     # Kept as ISO text on the order row (its summary), so passed through as is.
     window_start = fields.String(allow_none=True, metadata={"format": "date-time"})
     window_end = fields.String(allow_none=True, metadata={"format": "date-time"})
+    eta = fields.String(allow_none=True, metadata={
+        "format": "date-time", "description": "The next open stop's ETA, from tracking (null until known)."})
+    late = fields.Boolean(metadata={"description": "The next open stop will miss its time window."})
     stop_count = fields.Integer()
     packages = fields.Integer()
     weight_kg = fields.String(allow_none=True)

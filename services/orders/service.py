@@ -5,7 +5,7 @@ from services.common.db import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, load
 from services.common.service import PortalService
-from services.orders import (booking, conversations, customers, dispatch, documents, imports,
+from services.orders import (booking, conversations, customers, dispatch, documents, etas, imports,
                              lifecycle, listing, places, pricing, quotes, rentals)
 from services.orders.models import Base
 from services.orders.schemas import (AdminOrderListArgs, CallOffIn, CallOffListArgs,
@@ -34,6 +34,10 @@ class Service(PortalService):
     @event_handler("stop.completed")
     def complete_stop(self, event: dict) -> None:
         dispatch.apply_stop_event(self.db, event)
+
+    @event_handler("stop.eta_changed")
+    def keep_stop_eta(self, event: dict) -> None:
+        etas.apply_eta(self.db, event)
 
     @event_handler("quote.accepted")
     def book_accepted_quote(self, event: dict) -> None:

@@ -211,6 +211,25 @@ def test_a_stop_event_from_a_driver_not_on_the_route_changes_nothing(factory):
     assert call(factory, alice, "get_order", order["id"])["stops"][0]["status"] == "pending"
 
 
+def test_tracking_etas_reach_the_stops_and_the_list_and_older_ones_are_dropped(factory):
+    alice, bob = customer(factory), customer(factory)
+    order = call(factory, alice, "create_order", delivery(submit=True))
+    first = call(factory, alice, "get_order", order["id"])["stops"][0]
+    service = CallerContext(role="service")
+
+    def eta(stop_id, when, occurred, late=False, customer_id=alice.customer_id):
+        call(factory, service, "keep_stop_eta", {
+            "id": str(uuid.uuid4()), "type": "stop.eta_changed", "customer_id": customer_id,
+            "occurred_at": occurred, "data": {"order_id": order["id"], "stop_id": stop_id, "eta": when, "late": late}})
+
+    eta(first["id"], "2026-12-01T10:30:00+00:00", "2026-12-01T09:00:00+00:00", late=True)
+    eta(first["id"], "2026-12-01T09:45:00+00:00", "2026-12-01T08:00:00+00:00")     # older news: dropped
+    eta(first["id"], "2026-12-01T07:00:00+00:00", "2026-12-01T09:30:00+00:00", customer_id=bob.customer_id)
+    [row] = call(factory, alice, "list_orders", {})["items"]
+    assert row["eta"].startswith("2026-12-01T10:30") and row["late"] is True
+    assert call(factory, alice, "get_order", order["id"])["stops"][0]["eta"].startswith("2026-12-01T10:30")
+
+
 def test_a_driver_drives_one_route_at_a_time(factory):
     alice = customer(factory)
     _driver(factory, "drv-one")

@@ -29,7 +29,7 @@ const COLUMNS = {
   city: { label: 'City', render: (o) => o.city || '—' },
   window_start: { label: 'Window from', sort: 'window_start', render: (o) => fmt.dateTime(o.window_start) },
   window_end: { label: 'Window to', render: (o) => fmt.dateTime(o.window_end) },
-  eta: { label: 'ETA', render: (o) => (o.eta ? fmt.dateTime(o.eta) : '—') },
+  eta: { label: 'ETA', render: (o) => (o.eta ? h('span', {}, fmt.dateTime(o.eta), o.late ? h('strong', { class: 'late' }, ' late') : null) : '—') },
   packages: { label: 'Packages', render: (o) => String(o.packages ?? '—') },
   weight_kg: { label: 'Weight (kg)', render: (o) => o.weight_kg ?? '—' },
   stop_count: { label: 'Stops', render: (o) => String(o.stop_count ?? '—') },
@@ -37,8 +37,8 @@ const COLUMNS = {
   route: { label: 'Route', render: (o) => (o.route_id ? 'On a route' : '—') },
   price_total: { label: 'Price', render: (o) => (o.price_total ? fmt.money(o.price_total.amount, o.price_total.currency) : '—') },
 };
-// Columns the customer's list never fills: the summary has no ETA and no customer name for them.
-const HIDDEN_FOR_CUSTOMERS = ['eta', 'customer_name'];
+// A customer's list is of its own orders: no customer column.
+const HIDDEN_FOR_CUSTOMERS = ['customer_name'];
 
 // --- small shared pieces ------------------------------------------------------------------------
 export function addressText(address = {}) {
