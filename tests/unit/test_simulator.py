@@ -259,3 +259,19 @@ def test_start_another_run_makes_three_fresh_orders_and_starts_a_route():
     created = next(b for m, p, b in api.calls if (m, p) == ("POST", "/admin/routes"))
     assert created["name"].startswith("City run ") and created["driver_id"] == "drv1"
     assert ("POST", "/admin/routes/r9/orders", {"order_ids": ["o1", "o2", "o3"]}) in api.calls
+
+
+def test_a_demo_run_waits_planned_when_the_demo_driver_is_already_driving():
+    def busy(body):
+        raise demo.ApiError("POST /admin/routes/r9/start: 409 still driving route City run 10:00", 409)
+
+    api = FakeApi({
+        ("GET", "/admin/depots"): [{"id": "dep1", "name": demo.DEPOT}],
+        ("GET", "/admin/drivers"): [{"id": "drv1", "name": demo.DRIVER, "is_active": True}],
+        ("GET", "/admin/customers"): {"items": [{"id": "c1", "name": "Acme Freight"}]},
+        ("POST", "/admin/orders"): lambda body: {"id": "o1", **body},
+        ("POST", "/admin/routes"): lambda body: {"id": "r9", "status": "planned", **body},
+        ("POST", "/admin/routes/r9/orders"): {"id": "r9"},
+        ("POST", "/admin/routes/r9/start"): busy,
+    })
+    assert demo.start_another_run(api)["status"] == "planned"
