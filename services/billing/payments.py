@@ -270,46 +270,36 @@ def provider_event(uow: UnitOfWork, body: bytes, headers: dict) -> dict:
 
 def reconcile(uow: UnitOfWork, older_than: timedelta = timedelta(seconds=30), limit: int = 100) -> int:
     """Ask the provider about payments whose answer was lost (a timeout, a crash between charge
-    and record). Asking with the same idempotency key returns the same charge, never a new one."""
-    cutoff = utcnow() - older_than
-    query = (select(Payment).where(Payment.method == "card", Payment.status.in_(("pending", "processing")),
+    and record): asking with the same idempotency key returns the same charge, never a new one.
+    Then cancel 3-D Secure checks left unanswered (the customer closed the tab), which would
+    otherwise hold their amount against the invoice for ever (_check_room counts them): after
+    BILLING_ACTION_TIMEOUT_SECONDS they fail, unless they settled meanwhile."""
+    settled = _settle_stale(uow, ("pending", "processing"), utcnow() - older_than, limit, lambda payment: (
+        provider(uow).retrieve(payment.provider_ref) if payment.provider_ref else _charge_request(uow, payment)))
+    action_cutoff = utcnow() - timedelta(seconds=env_int("BILLING_ACTION_TIMEOUT_SECONDS"))
+    return settled + _settle_stale(uow, ("requires_action",), action_cutoff, limit,
+                                   lambda payment: provider(uow).cancel(payment.provider_ref))
+
+
+def _settle_stale(uow: UnitOfWork, statuses: tuple[str, ...], cutoff, limit: int, ask) -> int:
+    """Card payments in ``statuses`` untouched since ``cutoff``, each brought in line with what
+    ``ask(payment)`` gets from the provider; one the provider cannot answer waits its next turn.
+    Returns how many became final."""
+    query = (select(Payment).where(Payment.method == "card", Payment.status.in_(statuses),
                                    Payment.updated_at < cutoff).order_by(Payment.updated_at).limit(limit))
     if uow.session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    settled = 0
+        query = query.with_for_update(skip_locked=True)      # another billing instance takes others
+    final = 0
     for payment in uow.session.scalars(query).all():
         try:
-            intent = (provider(uow).retrieve(payment.provider_ref) if payment.provider_ref
-                      else _charge_request(uow, payment))
+            intent = ask(payment)
         except ProviderError as exc:
-            log.warning("payment %s still unknown at the provider: %s", payment.id, exc)
+            log.warning("payment %s: no answer from the provider yet: %s", payment.id, exc)
             payment.updated_at = utcnow()
             continue
         apply(uow, payment, intent)
-        settled += payment.status in FINAL
-    return settled + _abandon_unanswered(uow, limit)
-
-
-def _abandon_unanswered(uow: UnitOfWork, limit: int) -> int:
-    """A 3-D Secure check left unanswered (the customer closed the tab) would hold its amount
-    against the invoice for ever (_check_room counts it): after BILLING_ACTION_TIMEOUT_SECONDS
-    the provider is asked to cancel it, and it fails, unless it settled meanwhile."""
-    cutoff = utcnow() - timedelta(seconds=env_int("BILLING_ACTION_TIMEOUT_SECONDS"))
-    query = (select(Payment).where(Payment.method == "card", Payment.status == "requires_action",
-                                   Payment.updated_at < cutoff).order_by(Payment.updated_at).limit(limit))
-    if uow.session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ended = 0
-    for payment in uow.session.scalars(query).all():
-        try:
-            intent = provider(uow).cancel(payment.provider_ref)
-        except ProviderError as exc:
-            log.warning("payment %s: the provider could not cancel it: %s", payment.id, exc)
-            payment.updated_at = utcnow()
-            continue
-        apply(uow, payment, intent)
-        ended += payment.status in FINAL
-    return ended
+        final += payment.status in FINAL
+    return final
 
 
 # --- offline payments and refunds (operator) ------------------------------------------------------
