@@ -158,6 +158,10 @@ def test_invite_book_import_schedule_drive_watch_and_pay(tabs, stack, mailbox, a
     page.locator(".map-text").filter(has_text=re.compile(r"(Driver|driver has arrived)")).wait_for()
     page.locator(".stop-list li").filter(has_text=re.compile(r"ETA\s*\d{1,2}[:.]\d{2}")).first.wait_for(timeout=60_000)
     me.check("11-order-live-map")
+    # the operator's team writes about the order: the thread shows it without a reload
+    note = f"Driver {tag} is close, please have the dock free."
+    assert post(stack, f"/api/v1/orders/{booked_id}/messages", {"body": note}, admin_token).status_code == 201
+    page.locator(".messages").get_by_text(note).wait_for(timeout=30_000)
     status.get_by_text("Delivered").wait_for(timeout=180_000)
     pod = page.locator("section.card").filter(has=page.get_by_role("heading", name="Proof of delivery"))
     pod.locator("img").first.wait_for(timeout=30_000)

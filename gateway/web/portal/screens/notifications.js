@@ -161,6 +161,8 @@ export function bell() {
           if (!panel.hidden) drawList();
         }
         said.textContent = `New notification: ${note.title}`;
+        // screens that show the same thing refresh themselves (an order's messages)
+        window.dispatchEvent(new CustomEvent('portal:notification', { detail: note }));
       },
     }, {
       onerror: (event) => {

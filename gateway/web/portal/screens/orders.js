@@ -707,6 +707,10 @@ async function orderPage({ params, app }) {
   startLive();
   loadDocuments();
   loadMessages();
+  // A new message arrives through the bell's live feed (a notification): read the thread again.
+  const onNotification = (event) => { if (event.detail?.event_type === 'message.posted') loadMessages(); };
+  window.addEventListener('portal:notification', onNotification);
+  app.onLeave(() => window.removeEventListener('portal:notification', onNotification));
   loadLinks();
   loadReschedules();
   rescheduleCard.hidden = !actionsFor().includes('reschedule');
