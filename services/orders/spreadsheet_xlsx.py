@@ -168,15 +168,131 @@ def _check_zip(path: str, filename: str | None, max_uncompressed: int, max_entri
                 if info.file_size > MB and info.file_size > max_ratio * max(info.compress_size, 1):
                     raise _refuse(f"The workbook part {info.filename} is compressed {max_ratio}-fold "
                                   "or more; it looks like a zip bomb.")
+            strings = 0
             for info in infos:
                 with archive.open(info) as part:
                     start = part.read(64 * 1024)
-                if not _prolog_is_safe(start):
-                    raise _refuse(f"The workbook part {info.filename} declares a DTD or entities, "
-                                  "which workbooks never need; it is refused.")
+                    if not _prolog_is_safe(start):
+                        raise _refuse(f"The workbook part {info.filename} declares a DTD or entities, "
+                                      "which workbooks never need; it is refused.")
+                    strings += _scan_part(part, start, info.filename, MAX_SHARED_STRINGS - strings)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
         # RuntimeError: an encrypted part; NotImplementedError: a compression zipfile lacks
         raise _refuse(f"The workbook is damaged: {exc}.") from None
+
+
+# Excel's own limits. A sheet within the size and ratio limits above can still be a bomb of
+# another kind, found by tests/attack/test_hostile_uploads.py: openpyxl builds a whole <row>
+# before it yields it (a 0.5 MB upload of one row of a million empty <c/> cells took 900 MB and
+# 47 s), fills every missing row number up to a row's r="..." (a 2 KB file with r="900000000"
+# kept the import worker busy for hours), and reads every shared string into a list at open
+# (a 4 MB upload of 2,000,000 tiny strings: more than two minutes inside the upload check).
+# So every part is streamed once through zlib and a few C-level regex scans, with no Python per
+# cell, before openpyxl sees it.
+MAX_ROW_NUMBER = 1_048_576
+MAX_COLUMNS = 16_384
+MAX_ROW_ELEMENTS = 8 * MAX_COLUMNS   # a cell is 2-4 elements (<c><is><t>), rich text a few more
+MAX_SHARED_STRINGS = 1_000_000   # openpyxl: about 20 s and 150 MB a million
+_NAME = rb"<(?:[A-Za-z_][\w.-]*:)?"
+_ROW_TAG = re.compile(_NAME + rb"row(?=[\s/>])([^<>]*)>")
+_DATA_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?sheetData\s*>")
+_ROW_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?row\s*>")
+_STRING_TAG = re.compile(rb"<[A-Za-z_][\w.-]*:si(?=[\s/>])")   # a prefixed <x:si>
+_R_ATTR = re.compile(rb"""(?:^|\s)r\s*=\s*["']\s*([^"']*?)\s*["']""")
+_SCAN_CHUNK = 1024 * 1024
+
+
+def _row_number(attrs: bytes) -> float | None:
+    found = _R_ATTR.search(attrs)
+    if not found:
+        return None
+    try:
+        return float(found.group(1))   # openpyxl takes r="1e9" as row 1,000,000,000
+    except ValueError:
+        return None                    # openpyxl refuses it itself
+
+
+def _count_strings(data: bytes) -> int:
+    """The <si> (shared string) elements in ``data``: bytes.count for the usual spellings, the
+    regex only for a prefixed one (a regex over millions of matches costs seconds)."""
+    found = sum(data.count(b"<si" + end) for end in (b">", b" ", b"/", b"\t", b"\n", b"\r"))
+    return found + (len(_STRING_TAG.findall(data)) if b":si" in data else 0)
+
+
+def _too_many_strings() -> ValidationFailed:
+    return _refuse(f"The workbook holds more than {MAX_SHARED_STRINGS:,} different texts; "
+                   "split it into smaller files.")
+
+
+def _start_tags(data: bytes, start: int, end: int) -> int:
+    return data.count(b"<", start, end) - data.count(b"</", start, end)
+
+
+def _check_row(elements: int, nested: bool) -> None:
+    # openpyxl makes a cell of every element in a row, whatever its name: count them all.
+    if nested:
+        raise _refuse("The worksheet has a row inside a row; it is not an ordinary workbook.")
+    if elements > MAX_ROW_ELEMENTS:
+        raise _refuse(f"A row of the worksheet is larger than any Excel row can be (Excel has "
+                      f"{MAX_COLUMNS:,} columns); it is not an ordinary workbook.")
+
+
+def _scan_part(part: IO[bytes], start: bytes, name: str, strings_left: int) -> int:
+    """Stream one part (``start`` already read) and refuse what would blow up openpyxl: a row
+    number past Excel's last row, more rows than Excel has, a row larger than Excel's columns
+    allow (or anything that large between rows), a row inside a row, more shared strings than
+    ``strings_left``. Returns the shared strings found."""
+    rows = strings = elements = 0
+    open_row = in_sheet = False
+    tail: int | None = None
+    carry = b""
+    chunk = start
+    while chunk:
+        data = carry + chunk
+        # A tag cut at the chunk's end waits for the next chunk (a tag is never this long).
+        cut = data.rfind(b"<")
+        if cut >= 0 and data.find(b">", cut) < 0:
+            data, carry = data[:cut], data[cut:]
+            if len(carry) > 64 * 1024:
+                raise _refuse(f"The workbook part {name} holds a tag longer than 64 KB; it is refused.")
+        else:
+            carry = b""
+        # Rows are counted from a worksheet's <sheetData> on; other parts hold no rows. After
+        # </sheetData> come lists openpyxl reads whole (hyperlinks, merged cells): one an
+        # Excel row at most.
+        if tail is not None:
+            tail += _start_tags(data, 0, len(data))
+        in_sheet = in_sheet or (tail is None and b"sheetData" in data)
+        if in_sheet:
+            ended = _DATA_END.search(data)
+            stop = ended.start() if ended else len(data)
+            at = 0
+            for row in _ROW_TAG.finditer(data, 0, stop):
+                # The stretch before this row tag: the previous row's content (or what lies
+                # between rows), which openpyxl holds whole. A row never starts inside a row.
+                elements += _start_tags(data, at, row.start())
+                _check_row(elements, open_row and not _ROW_END.search(data, at, row.start()))
+                elements, at = 0, row.end()
+                open_row = not row.group(0).endswith(b"/>")
+                rows += 1
+                number = _row_number(row.group(1))
+                if (number is not None and number > MAX_ROW_NUMBER) or rows > MAX_ROW_NUMBER:
+                    raise _refuse(f"The worksheet goes past row {MAX_ROW_NUMBER:,}, Excel's last row; "
+                                  "it is not an ordinary workbook.")
+            elements += _start_tags(data, at, stop)
+            if open_row and _ROW_END.search(data, at, stop):
+                open_row = False
+            _check_row(elements, False)
+            if ended:
+                in_sheet, tail = False, _start_tags(data, stop, len(data))
+        if tail is not None and tail > MAX_ROW_NUMBER:
+            raise _refuse(f"The worksheet lists more than {MAX_ROW_NUMBER:,} things after its cells "
+                          "(links, merged cells); it is not an ordinary workbook.")
+        strings += _count_strings(data)
+        if strings > strings_left:
+            raise _too_many_strings()
+        chunk = part.read(_SCAN_CHUNK)
+    return strings
 
 
 class _Doctype(Exception):
