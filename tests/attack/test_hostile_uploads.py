@@ -29,12 +29,11 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from services.common.blobs import blob_store, reset_blob_store
+from services.common.blobs import blob_store
 from services.common.errors import PayloadTooLarge, PortalError, ValidationFailed
-from services.orders.import_worker import Worker
 from services.orders.models import Import, Order
 from services.orders.spreadsheet_template import _FORMULA_START, write_csv
-from tests.unit import test_orders
+from tests.unit import test_imports, test_orders
 from tests.unit.test_orders import call, customer, delivery
 
 factory = test_orders.factory          # the orders database fixture (SQLite), shared
@@ -101,20 +100,8 @@ class Measure:
         print(result.text)
 
 
-# --- fixtures: blob store in a tmp VAR_DIR, the real import worker --------------------------------
-@pytest.fixture(autouse=True)
-def blobs(tmp_path, monkeypatch):
-    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
-    reset_blob_store()
-    yield
-    reset_blob_store()
-
-
-@pytest.fixture
-def worker(factory):
-    made = Worker(str(factory.kw["bind"].url), checkers=0)
-    yield made
-    made.engine.dispose()
+# --- fixtures: the import tests' (blob store in a tmp VAR_DIR, the real import worker) -------------
+blobs, worker = test_imports.blobs, test_imports.worker
 
 
 def upload_file(path: str, name: str) -> dict:
