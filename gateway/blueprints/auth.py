@@ -55,11 +55,12 @@ def set_session(response, signed_in: dict):
     return response
 
 
-def _session_state(token: str, renewed: dict | None = None) -> dict:
-    ctx, claims = tokens.read(token)
+def _session_state(token: str, claims: dict | None = None) -> dict:
+    """What the page learns of its session (never the token); ``claims``: already read."""
+    claims = claims or tokens.read(token)[1]
     return {"signed_in": True, "csrf_token": csrf_token(claims.get("sid") or claims["jti"]),
             "expires_in": max(0, int(claims["exp"] - time.time())), "limited": claims.get("lim"),
-            "role": ctx.role, "user_id": ctx.user_id, "customer_id": ctx.customer_id}
+            "role": claims["role"], "user_id": claims["sub"], "customer_id": claims.get("cid")}
 
 
 @blp.route("/session", methods=["POST"])
@@ -88,7 +89,7 @@ def read_session():
     ctx = caller()              # verifies the cookie's token (and asks identity once a minute)
     _ctx, claims = tokens.read(token)
     if claims["exp"] - time.time() >= (claims["exp"] - claims["iat"]) / 2:
-        return jsonify(_session_state(token))
+        return jsonify(_session_state(token, claims))
     renewed = client().call("identity", "renew_session", claims, caller=ctx)
     return set_session(jsonify(_session_state(renewed["access_token"])), renewed)
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, render_template_string, request, send_from_directory, stream_with_context
+from flask import Response, request, send_from_directory, stream_with_context
 from flask_smorest import Blueprint
 
 from gateway import live
 from gateway.auth import caller, requires
-from gateway.blueprints.web import tile_origin
+from gateway.blueprints.web import html_page, tile_origin
 from gateway.rpc import answer, client
-from services.common.config import env
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
 from services.tracking.schemas import LinkIn, PublicTrackingOut, TrackingLinkOut, TrackingOut
 
@@ -133,9 +132,7 @@ def page_csp() -> str:
 
 @page.route("/t/<string:token>")
 def tracking_page(token):
-    html = render_template_string((WEB / "track.html").read_text(), tiles=env("MAP_TILE_URL"),
-                                  tiles_attribution=env("MAP_TILE_ATTRIBUTION"))
-    return html, 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+    return html_page(WEB / "track.html"), 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
                        "X-Robots-Tag": "noindex"}
 
 

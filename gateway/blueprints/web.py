@@ -5,10 +5,12 @@ Content-Security-Policy allows this origin only (and the map tile server, when o
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, render_template_string, send_from_directory
+from flask import Blueprint, abort, send_from_directory
+from jinja2 import Environment, Template
 
 from services.common.config import env
 
@@ -22,7 +24,19 @@ NOT_PORTAL = ("api/", "assets/", "t/", "unsubscribe/", "healthz", "readyz")
 
 page = Blueprint("web", __name__)
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_shell: str | None = None
+
+
+@lru_cache(maxsize=None)
+def _template(path: Path) -> Template:
+    """A page's template, read and compiled once per process (autoescaped)."""
+    return Environment(autoescape=True).from_string(path.read_text())
+
+
+def html_page(path: Path) -> str:
+    """The portal's page or the public tracking page, with the operator's name and the map tile
+    server filled in (read from the environment at each request, like every setting)."""
+    return _template(path).render(brand=env("PORTAL_OPERATOR_NAME"), tiles=env("MAP_TILE_URL"),
+                                  tiles_attribution=env("MAP_TILE_ATTRIBUTION"))
 
 
 def tile_origin() -> str:
@@ -46,12 +60,7 @@ def csp() -> str:
 def shell(path: str = ""):
     if path.startswith(NOT_PORTAL):
         abort(404)
-    global _shell
-    if _shell is None:
-        _shell = (PORTAL / "index.html").read_text()
-    html = render_template_string(_shell, brand=env("PORTAL_OPERATOR_NAME"), tiles=env("MAP_TILE_URL"),
-                                  tiles_attribution=env("MAP_TILE_ATTRIBUTION"))
-    return html, 200, {"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"}
+    return html_page(PORTAL / "index.html"), 200, {"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"}
 
 
 @page.route("/assets/vendor/<string:package>/<path:name>", methods=["GET"])
