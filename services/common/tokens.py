@@ -6,6 +6,7 @@ minutes at most.
 """
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from typing import Any
@@ -25,6 +26,10 @@ LIMITED_PASSWORD = "password_change"        # signed in with a temporary passwor
 LIMITED_TWO_FACTOR = "two_factor_setup"     # staff who must turn two-factor sign-in on first
 
 
+def to_millisecond(seconds: float) -> float:
+    return math.floor(seconds * 1000) / 1000
+
+
 def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
           limited: str | None = None, session_id: str | None = None,
           signed_in_at: int | None = None) -> tuple[str, int]:
@@ -35,10 +40,12 @@ def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
     the session's CSRF token (derived from the sid) stays the same."""
     validate(ctx)
     ttl = ttl or env_int("ACCESS_TOKEN_TTL")
-    now = int(now or time.time())
+    now = time.time() if now is None else now
     jti = uuid.uuid4().hex
+    # iat to the millisecond: a session ended (sessions.end_all) and a sign-in in the same second
+    # must still be told apart, or the new sign-in's token is refused as if issued before.
     claims: dict[str, Any] = {"iss": ISSUER, "sub": ctx.user_id, "role": ctx.role,
-                              "jti": jti, "iat": now, "exp": now + ttl,
+                              "jti": jti, "iat": to_millisecond(now), "exp": int(now) + ttl,
                               "sid": session_id or jti, "auth": int(signed_in_at or now)}
     if ctx.customer_id:
         claims["cid"] = ctx.customer_id

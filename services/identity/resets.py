@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import NotFound
-from services.identity import audit, one_time
+from services.identity import audit, one_time, sessions
 from services.identity.accounts import normalise_email
 from services.identity.models import PasswordReset, User
 from services.identity.passwords import hash_password
@@ -47,6 +47,6 @@ def confirm(uow: UnitOfWork, token: str, password: str, address: str | None = No
     check_new_password(password, user.email)
     user.password_hash = hash_password(password)
     user.must_change_password = False
-    reset.used_at = user.tokens_valid_after = utcnow()
+    reset.used_at = sessions.end_all(user)
     audit.record(session, None, "auth.password_reset", customer_id=user.customer_id,
                  target_id=user.id, address=address)

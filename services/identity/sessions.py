@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from services.common import tokens
 from services.common.caller import CallerContext
 from services.common.config import env_int
+from services.common.db import utcnow
 from services.common.errors import Unauthenticated
 from services.identity import audit
 from services.identity.models import Customer, RevokedToken, User
@@ -30,13 +31,20 @@ def check(session: Session, caller: CallerContext, jti: str, issued_at: float,
         customer = session.get(Customer, user.customer_id)
         if customer is None or not customer.is_active or not customer.has_portal_access:
             raise Unauthenticated(ENDED)
-    if user.tokens_valid_after and issued_at < user.tokens_valid_after.timestamp():
+    if user.tokens_valid_after and issued_at < tokens.to_millisecond(user.tokens_valid_after.timestamp()):
         raise Unauthenticated(ENDED)
     if session.get(RevokedToken, jti) is not None:
         raise Unauthenticated(ENDED)
     if session_id and session_id != jti and session.get(RevokedToken, session_id) is not None:
         raise Unauthenticated(ENDED)
     return {"ok": True}
+
+
+def end_all(user: User) -> datetime:
+    """Every token the user holds now stops working (at the next recheck); a sign-in from this
+    moment on gets a token that does. Both sides are compared to the millisecond, as tokens carry."""
+    user.tokens_valid_after = utcnow()
+    return user.tokens_valid_after
 
 
 def renew(session: Session, caller: CallerContext, claims: dict) -> dict:

@@ -17,7 +17,7 @@ from services.common.config import env
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Unauthenticated, ValidationFailed
 from services.common.keys import seal, unseal
-from services.identity import audit, one_time
+from services.identity import audit, one_time, sessions
 from services.identity.models import RecoveryCode, User
 from services.identity.passwords import verify_password
 
@@ -68,7 +68,7 @@ def confirm(uow: UnitOfWork, caller: CallerContext, code: str) -> dict:
     for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
         session.delete(old)
     session.add_all(RecoveryCode(user_id=user.id, code_hash=one_time.digest(c)) for c in codes)
-    user.tokens_valid_after = utcnow()     # sessions from before (a limited one too) end
+    sessions.end_all(user)     # sessions from before (a limited one too) end
     audit.record(session, caller, "auth.two_factor_enabled", customer_id=user.customer_id, target_id=user.id)
     return {"enabled": True, "recovery_codes": codes}
 

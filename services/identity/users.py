@@ -5,10 +5,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, OPERATOR_ROLES, CallerContext
-from services.common.db import UnitOfWork, utcnow
+from services.common.db import UnitOfWork
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.schemas import dump
-from services.identity import audit
+from services.identity import audit, sessions
 from services.identity.models import User
 from services.identity.passwords import hash_password, verify_password
 from services.identity.policy import check_new_password
@@ -50,7 +50,7 @@ def remove(uow: UnitOfWork, caller: CallerContext, user_id: str) -> None:
         raise Conflict("You cannot remove yourself; ask another administrator.")
     user.is_active = False
     user.has_portal_access = False
-    user.tokens_valid_after = utcnow()
+    sessions.end_all(user)
     announce(uow, "user.removed", user)
     audit.record(uow.session, caller, "user.removed", customer_id=user.customer_id, target_id=user.id)
 
@@ -63,7 +63,7 @@ def set_access(uow: UnitOfWork, caller: CallerContext, user_id: str, fields: dic
         if name in fields:
             setattr(user, name, fields[name])
     if fields.get("has_portal_access") is False or fields.get("is_active") is False:
-        user.tokens_valid_after = utcnow()
+        sessions.end_all(user)
     announce(uow, "user.updated", user)
     audit.record(uow.session, caller, "user.access_changed", customer_id=user.customer_id,
                  target_id=user.id, details=fields)
@@ -81,7 +81,7 @@ def update_me(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
         if user.must_change_password:
             # The temporary-password token can do nothing else; the next sign-in gets a full one.
             user.must_change_password = False
-            user.tokens_valid_after = utcnow()
+            sessions.end_all(user)
         audit.record(uow.session, caller, "user.password_changed", customer_id=user.customer_id,
                      target_id=user.id)
     if "name" in fields and fields["name"].strip() != user.name:
