@@ -33,6 +33,7 @@ from services.common.blobs import blob_store
 from services.common.errors import PayloadTooLarge, PortalError, ValidationFailed
 from services.orders.models import Import, Order
 from services.orders.spreadsheet_template import _FORMULA_START, write_csv
+from tests.attack.report import Report
 from tests.unit import test_imports, test_orders
 from tests.unit.test_orders import call, customer, delivery
 
@@ -71,6 +72,9 @@ def summary_line() -> str:
             f"peak {peak / MB:.0f} MB, {seconds:.1f} s")
 
 
+REPORT = Report("hostile uploads", summary_line)
+
+
 def _maxrss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KB on Linux
 
@@ -97,7 +101,7 @@ class Measure:
         result = Result(self.case, self.outcome if exc[0] is None else f"FAILED: {exc[1]!r}",
                         self.safe and exc[0] is None, peak, max(0, _maxrss() - self.rss), seconds)
         RESULTS.append(result)
-        print(result.text)
+        REPORT.line(result.text)
 
 
 # --- fixtures: the import tests' (blob store in a tmp VAR_DIR, the real import worker) -------------

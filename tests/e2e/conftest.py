@@ -27,13 +27,14 @@ def _free_port() -> int:
 
 
 class Stack:
-    def __init__(self, amqp_uri: str, smtp_port: int, oidc_issuer: str):
+    def __init__(self, amqp_uri: str, smtp_port: int, oidc_issuer: str, name: str = "e2e"):
+        """``name`` keeps two stacks of one run apart (databases, logs, files)."""
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.logs = Path(TMP, "e2e-logs")
+        self.logs = Path(TMP, f"{name}-logs")
         self.logs.mkdir(exist_ok=True)
         self.env = {**os.environ, "AMQP_URI": amqp_uri, "GATEWAY_BIND": f"127.0.0.1:{self.port}",
-                    "GATEWAY_WORKERS": "1", "LOG_FORMAT": "json", "VAR_DIR": str(Path(TMP, "e2e-var")),
+                    "GATEWAY_WORKERS": "1", "LOG_FORMAT": "json", "VAR_DIR": str(Path(TMP, f"{name}-var")),
                     "PORTAL_ADMIN_EMAIL": ADMIN[0], "PORTAL_ADMIN_PASSWORD": ADMIN[1],
                     "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "PORTAL_URL": self.base,
                     "SESSION_RECHECK_SECONDS": "1",
@@ -42,7 +43,7 @@ class Stack:
                     "SSO_PROVIDERS": json.dumps({"mock": {"issuer": oidc_issuer, "client_id": "portal-e2e",
                                                           "client_secret": "e2e-client-secret"}})}
         if PG_SERVER:
-            self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_e2e_{RUN_ID}"
+            self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_{name}_{RUN_ID}"
         self.procs: dict[str, subprocess.Popen] = {}
 
     def run(self, name: str, *args: str) -> subprocess.Popen:
