@@ -292,7 +292,8 @@ XXE = f'<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file://{PASSWD}">]>'
 
 
 # --- spreadsheets ------------------------------------------------------------------------------
-def test_zip_bomb_xlsx_declaring_a_gigabyte_is_refused_unopened(factory, worker, tmp_path):
+def test_pitfall_18_zip_bomb_xlsx_declaring_a_gigabyte_is_refused_unopened(factory, worker, tmp_path):
+    """PITFALLS 18: the uncompressed size and entry count are checked before openpyxl opens it."""
     alice = customer(factory)
     data = bomb_xlsx(declared=None, copies=1024)            # 1 GB of sheet XML in ~1 MB
     with Measure(f"zip bomb XLSX ({len(data) / MB:.1f} MB -> 1 GB)") as m:

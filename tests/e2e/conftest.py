@@ -46,9 +46,9 @@ class Stack:
             self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_{name}_{RUN_ID}"
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def run(self, name: str, *args: str) -> subprocess.Popen:
+    def run(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
         out = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, *args], env=self.env, cwd=ROOT, stdout=out,
+        proc = subprocess.Popen([sys.executable, *args], env={**self.env, **(env or {})}, cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         return proc
@@ -61,9 +61,18 @@ class Stack:
         self.run("gateway", "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app")
         wait_for(self.ready, timeout=90, interval=0.5, what="the stack to be ready")
 
-    def ready(self) -> bool:
+    def another_gateway(self, name: str = "gateway-2") -> str:
+        """A further gateway process on the same services (as behind a load balancer); its URL."""
+        port = _free_port()
+        self.run(name, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app",
+                 env={"GATEWAY_BIND": f"127.0.0.1:{port}"})
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: self.ready(base), timeout=60, interval=0.5, what=f"{name} to be ready")
+        return base
+
+    def ready(self, base: str | None = None) -> bool:
         try:
-            return requests.get(f"{self.base}/readyz", timeout=3).status_code == 200
+            return requests.get(f"{base or self.base}/readyz", timeout=3).status_code == 200
         except requests.RequestException:
             return False
 

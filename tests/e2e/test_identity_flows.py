@@ -41,14 +41,21 @@ def test_an_api_key_acts_for_its_customer_only(stack, mailbox, admin_token, cust
     assert get(stack, "/api/v1/api-keys", "pk_0000_not-a-key").status_code == 401
 
 
-def test_repeated_failed_sign_ins_get_429_with_retry_after(stack):
+def test_pitfall_15_failed_sign_ins_are_counted_across_gateway_processes_then_429(stack):
+    """PITFALLS 15: a count kept in one process's memory would let each gateway worker allow its
+    own five guesses; the counts live in identity's database, so guesses spread over two gateway
+    processes are throttled after five in all."""
+    gateways = [stack.base, stack.another_gateway()]
     email = f"guess.{uuid.uuid4().hex[:6]}@nobody.example"
-    codes = [post(stack, "/api/v1/auth/login", {"email": email, "password": "wrong guess"}).status_code
-             for _ in range(5)]
+    codes = [requests.post(f"{gateways[i % 2]}/api/v1/auth/login", timeout=15,
+                           json={"email": email, "password": "wrong guess"}).status_code
+             for i in range(5)]
     assert codes == [401] * 5
-    throttled = post(stack, "/api/v1/auth/login", {"email": email, "password": "wrong guess"})
-    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
-    assert throttled.json()["error"]["code"] == "throttled"
+    for base in gateways:
+        throttled = requests.post(f"{base}/api/v1/auth/login", timeout=15,
+                                  json={"email": email, "password": "wrong guess"})
+        assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
+        assert throttled.json()["error"]["code"] == "throttled"
 
 
 def test_a_forgotten_password_is_reset_from_the_emailed_link(stack, mailbox, admin_token, customer):

@@ -216,7 +216,9 @@ def test_password_reset_is_single_use_and_ends_every_session(factory, admin):
                                          "password": "fresh-orchard-21-violet"})["user"]["id"] == me.user_id
 
 
-def test_sessions_end_on_logout_and_when_access_is_switched_off(factory, admin):
+def test_pitfall_13_sessions_end_on_logout_and_when_access_is_switched_off(factory, admin):
+    """PITFALLS 13: no signed-cookie session that logout cannot end; tokens are checked against
+    revocations and the user's tokens_valid_after."""
     import time
 
     customer = new_customer(factory, admin, "Session Co")
