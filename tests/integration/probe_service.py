@@ -34,8 +34,11 @@ class ProbeService(PortalService):
     @event_handler("order.created")
     def apply(self, event: dict) -> None:
         self.db.session.add(Applied(key=event["id"]))
-        if event["data"].get("reference") == "poison":
+        reference = event["data"].get("reference")
+        if reference == "poison":
             raise RuntimeError("this event always fails")
+        if reference.startswith("sick-") and not self.count(f"cure:{reference}"):
+            raise RuntimeError("this event fails until it is cured (record('cure:<reference>'))")
 
     @rpc
     def record(self, key: str) -> None:

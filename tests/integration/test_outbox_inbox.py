@@ -104,6 +104,32 @@ def test_pitfall_02_a_handler_that_keeps_failing_parks_the_event_instead_of_loop
     assert rpc.call("probe", "count", body["id"]) == 0
 
 
+def test_pitfall_02_a_parked_event_is_replayed_to_its_own_queue_once_the_cause_is_fixed(probe, rpc, amqp_uri, tap):
+    """The replay command (services/common/replay.py) sends a dead-lettered event back to the
+    one handler that failed on it: applied once there, not heard again by other subscribers."""
+    from services.common.replay import main, replay
+
+    probe()
+    event_id = rpc.call("probe", "emit", "sick-1")
+    assert tap()["id"] == event_id                         # the other subscriber had it once
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        wait_for(lambda: channel.queue_declare("evt--probe.apply.dlq", passive=True).message_count == 1,
+                 30, what="the event parked")
+        looked = replay(conn, "evt--probe.apply.dlq", dry_run=True)
+        assert (looked.moved, looked.remaining) == (0, 1)
+        assert looked.samples == [{"id": event_id, "type": "order.created", "reason": "delivery_limit", "replays": 0}]
+        assert rpc.call("probe", "count", event_id) == 0
+        rpc.call("probe", "record", "cure:sick-1")         # the cause is fixed
+        done = replay(conn, "evt--probe.apply.dlq")
+        assert (done.moved, done.remaining, done.target) == (1, 0, "evt--probe.apply")
+    wait_for(lambda: rpc.call("probe", "count", event_id) == 1, 30, what="the replayed event applied")
+    assert tap.queue.get(no_ack=True) is None              # nobody else heard it again
+    with pytest.raises(ValueError):
+        replay(Connection(amqp_uri), "rpc-orders")             # not a dead-letter queue
+    assert main(["rpc-orders"]) == 2
+
+
 def test_a_malformed_event_is_dead_lettered_at_once(probe, rpc, amqp_uri):
     probe()
     with Connection(amqp_uri) as conn:
