@@ -68,6 +68,30 @@ def test_docs_and_readiness(stack):
     assert ready["status"] == "ready" and ready["missing"] == []
 
 
+def test_pitfall_16_tenant_scope_is_in_every_query_not_in_row_security_or_a_connection_setting(stack):
+    """PITFALLS 16: row-level security is bypassed by the owner role the services connect as,
+    and a tenant set with set_config(..., false) rides along to the next user of a pooled
+    connection. So neither is used: every query filters by customer (services/common/scoping.py,
+    and tests/attack/test_authorization_matrix.py shows no customer reads another's data). This
+    fails the day someone adds a policy or a session-wide tenant setting without facing the trap."""
+    from sqlalchemy import create_engine, text
+
+    from services.common.config import SERVICES
+
+    if not stack.env.get("DATABASE_URL", "").startswith("postgresql"):
+        pytest.skip("the stack runs on SQLite (no TEST_DATABASE_URL)")
+    for service in SERVICES:
+        engine = create_engine(f"{stack.env['DATABASE_URL']}_{service}")
+        with engine.connect() as conn:
+            policies = conn.scalar(text("SELECT count(*) FROM pg_policies"))
+            secured = conn.scalars(text("SELECT relname FROM pg_class WHERE relrowsecurity")).all()
+            setting = conn.scalar(text("SELECT current_setting('portal.customer_id', true)"))
+        engine.dispose()
+        assert (policies, secured, setting or None) == (0, [], None), service
+    code = "\n".join(p.read_text() for p in ROOT.glob("services/**/*.py"))
+    assert "set_config(" not in code
+
+
 def test_pitfall_03_a_service_that_dies_is_restarted_by_its_supervisor(stack, admin_token):
     supervisor = stack.procs["identity"]
 
