@@ -1,5 +1,6 @@
 """Position history is kept ``TRACKING_RETENTION_DAYS`` (default 30), then deleted: in chunks,
-so a large backlog never holds one long transaction or lock."""
+so a large backlog never holds one long transaction or lock. A driver's latest position older
+than that goes too."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,7 @@ from sqlalchemy import delete, select
 
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
-from services.tracking.models import PositionRecord, Watch
+from services.tracking.models import LatestPosition, PositionRecord, Watch
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ def purge(uow: UnitOfWork, max_chunks: int = 200) -> int:
                     PositionRecord.recorded_at < cutoff,
                     PositionRecord.recorded_at <= max(k.recorded_at for k in keys),
                     PositionRecord.driver_id.in_({k.driver_id for k in keys})))
+            # A driver's latest position is a position too: one of a driver who stopped reporting
+            # would otherwise be kept (and shown to operator staff) forever. The next report of
+            # the driver writes the row again.
+            session.execute(delete(LatestPosition).where(LatestPosition.recorded_at < cutoff))
             session.execute(delete(Watch).where(Watch.expires_at < utcnow() - timedelta(hours=1)))
             session.commit()
         finally:

@@ -12,10 +12,10 @@ from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound
 from services.common.events import make_envelope
-from services.tracking import assignments, links, views
+from services.tracking import assignments, links, retention, views
 from services.tracking.batch import Batcher, Incoming
 from services.tracking.driver_auth import CredentialCache
-from services.tracking.models import Base, PositionRecord, Rejection, TrackedStop
+from services.tracking.models import Base, LatestPosition, PositionRecord, Rejection, TrackedStop
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 ACME, OTHER = "cust-acme", "cust-other"
@@ -239,6 +239,25 @@ def test_positions_out_of_order_never_move_the_driver_back(factory):
     assert view(factory, customer(ACME), "o1")["location"]["lat"] == 51.52
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(PositionRecord)) == 2
+
+
+def test_retention_deletes_old_history_and_an_old_latest_position_but_keeps_recent_ones(factory):
+    """Location privacy: a driver who stopped reporting a month ago keeps no position anywhere
+    (its latest position was kept forever before); a driver reporting now keeps its own."""
+    b = batcher({CREDENTIAL: DRIVER, "cred-2": "drv-2"})
+    run_batch(factory, b, [location(lat=51.52, at=NOW), location(lat=51.53, at=NOW, driver="drv-2",
+                                                                 credential="cred-2", tag=2)])
+    with factory() as session:       # drv-2's only report, and drv-1's first, become 31 days old
+        for table in (PositionRecord, LatestPosition):
+            for row in session.scalars(select(table)):
+                if table is PositionRecord or row.driver_id == "drv-2":
+                    row.recorded_at = row.recorded_at - timedelta(days=31)
+        session.commit()
+    run_batch(factory, b, [location(lat=51.54, at=NOW, tag=3)])
+    assert retention.purge(UnitOfWork(factory, Base)) == 2
+    with factory() as session:
+        assert session.scalars(select(PositionRecord.driver_id)).all() == [DRIVER]
+        assert session.scalars(select(LatestPosition.driver_id)).all() == [DRIVER]
 
 
 def test_etas_follow_the_route_and_a_big_move_is_announced(factory):
