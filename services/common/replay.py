@@ -11,7 +11,9 @@ deliveries (PITFALLS 2); a driver message the ingest worker kept failing on land
 message back on its OWN queue only, through the default exchange: the other services that
 handled the event the first time do not get it again. The message keeps its id and headers, so
 a handler that did apply it after all skips it (the inbox, PITFALLS 1 and 5); the broker's
-``x-death`` history is dropped and ``x-replayed`` counts the replays.
+``x-death`` history is dropped and ``x-replayed`` counts the replays. ``expire`` deletes what
+has waited longer than a retention allows (the tracking service does so for rejected driver
+messages, which hold positions).
 
 Each message is published with a confirm and acknowledged on the dead-letter queue only after
 the broker took it: a crash in between leaves it in both places, which the inbox absorbs, and
@@ -23,6 +25,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from amqp.exceptions import ChannelError
 from kombu import Connection
@@ -110,6 +113,34 @@ def replay(connection: Connection, dead_letter_queue: str, limit: int | None = N
         return Replayed(dead_letter_queue, target, 0 if dry_run else moved, remaining, samples)
     finally:
         channel.close()
+
+
+def died_at(message) -> datetime | None:
+    """When the broker dead-lettered the message (its newest x-death entry), in UTC."""
+    deaths = (message.headers or {}).get("x-death") or []
+    when = deaths[0].get("time") if deaths else None
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return None
+
+
+def expire(connection: Connection, dead_letter_queue: str, before: datetime) -> int:
+    """Delete the messages dead-lettered before ``before`` (a retention: a parked message holds
+    what its event held, a rejected driver message a position). A dead-letter queue is in the
+    order the messages died, so this stops at the first younger one; that one and the rest stay
+    (closing the channel returns the one looked at)."""
+    channel = connection.channel()
+    dropped = 0
+    try:
+        while (message := channel.basic_get(dead_letter_queue, no_ack=False)) is not None:
+            when = died_at(message)
+            if when is None or when >= before:
+                break
+            channel.basic_ack(message.delivery_tag)
+            dropped += 1
+    finally:
+        channel.close()
+    return dropped
 
 
 def summary(connection: Connection) -> dict[str, int | None]:

@@ -47,3 +47,19 @@ def purge(uow: UnitOfWork, max_chunks: int = 200) -> int:
     if deleted:
         log.info("deleted %d positions older than %s", deleted, cutoff.isoformat())
     return deleted
+
+
+def forget_rejected(amqp_uri: str) -> int:
+    """Driver messages the ingest worker refused wait in their dead-letter queue for an operator
+    to look at (and replay); they hold positions, so they are kept no longer than the history."""
+    from kombu import Connection
+
+    from services.common import replay
+    from services.common.topology import INGEST_DEAD_QUEUE
+
+    cutoff = utcnow() - timedelta(days=env_int("TRACKING_RETENTION_DAYS"))
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        dropped = replay.expire(connection, INGEST_DEAD_QUEUE, cutoff)
+    if dropped:
+        log.info("deleted %d rejected driver messages older than %s", dropped, cutoff.isoformat())
+    return dropped

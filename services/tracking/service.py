@@ -82,3 +82,4 @@ class Service(PortalService):
     @timer(interval=600)
     def forget_old_positions(self) -> None:
         retention.purge(self.db)
+        retention.forget_rejected(self.config["AMQP_URI"])

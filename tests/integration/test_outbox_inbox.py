@@ -130,6 +130,24 @@ def test_pitfall_02_a_parked_event_is_replayed_to_its_own_queue_once_the_cause_i
     assert main(["rpc-orders"]) == 2
 
 
+def test_dead_letters_older_than_a_retention_are_deleted_and_younger_ones_kept(probe, rpc, amqp_uri):
+    from datetime import datetime, timedelta, timezone
+
+    from services.common.replay import expire
+
+    probe()
+    rpc.call("probe", "emit", "poison")
+    queue = "evt--probe.apply.dlq"
+    with Connection(amqp_uri) as conn:
+        depth = lambda: conn.channel().queue_declare(queue, passive=True).message_count  # noqa: E731
+        wait_for(lambda: depth() == 1, 30, what="the event parked")
+        now = datetime.now(timezone.utc)
+        assert expire(conn, queue, before=now - timedelta(hours=1)) == 0     # younger: kept
+        assert depth() == 1
+        assert expire(conn, queue, before=now + timedelta(minutes=1)) == 1
+        assert depth() == 0
+
+
 def test_a_malformed_event_is_dead_lettered_at_once(probe, rpc, amqp_uri):
     probe()
     with Connection(amqp_uri) as conn:
