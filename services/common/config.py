@@ -57,6 +57,8 @@ VARIABLES: tuple[Var, ...] = (
         "(new ones leave at once; this paces retries and other instances' work)."),
     Var("NOTIFY_SEND_CONCURRENCY", "20", "Emails one notify process sends at the same time."),
     Var("ACCESS_TOKEN_TTL", "900", "Lifetime of an access token, seconds."),
+    Var("LOGIN_THROTTLE_SECONDS", "900", "Window in which failed sign-ins are counted (5 per account, 20 per "
+        "address), and the longest a block they cause lasts, seconds."),
     Var("SSO_PROVIDERS", None, 'OpenID Connect providers, JSON: `{"google": {"issuer": "https://accounts.google.com", '
         '"client_id": "...", "client_secret": "..."}}`. Unset: no SSO.'),
     Var("BROWSER_SESSION_MAX_SECONDS", "43200", "A browser session (the portal's cookie) is renewed while a tab is open, up to this long after signing in."),

@@ -28,12 +28,12 @@ def normalise_email(email: str) -> str:
 
 def login(uow: UnitOfWork, email: str, password: str, address: str | None = None,
           otp: str | None = None) -> dict:
-    session = uow.session
     email = normalise_email(email)
-    throttle.check(session, email, address)
+    throttle.reserve(uow.separate_session(), email, address)
+    session = uow.session
     user = session.scalar(select(User).where(User.email == email))
     if not verify_password(user.password_hash if user else None, password):
-        throttle.failed(uow.separate_session(), email, address)
+        count_failure(uow, email, address)
         raise Unauthenticated(BAD_LOGIN)
     if not user.is_active or not user.has_portal_access:
         raise Unauthenticated("This account cannot sign in; ask your administrator.")
@@ -45,12 +45,22 @@ def login(uow: UnitOfWork, email: str, password: str, address: str | None = None
         two_factor.check_at_sign_in(session, user, otp)
     except Unauthenticated:
         if otp:                       # a wrong code counts like a wrong password
-            throttle.failed(uow.separate_session(), email, address)
+            count_failure(uow, email, address)
         raise
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    throttle.succeeded(session, email)
+    throttle.succeeded(session, email, address)
     return signed_in(session, user, address)
+
+
+def count_failure(uow: UnitOfWork, key: str, address: str | None) -> None:
+    """Record a failed guess (counted by throttle.reserve) in a session of its own, after giving
+    back the worker's connection: holding it while waiting for a second one deadlocked the pool
+    (DB_POOL_SIZE x 2) when more guesses than that arrived at once (a burst of wrong passwords
+    answered nothing but 503 for the pool's 30 s timeout, everyone's sign-ins included). The work
+    is refused: nothing to keep."""
+    uow.session.rollback()
+    throttle.failed(uow.separate_session(), key, address)
 
 
 def signed_in(session: Session, user: User, address: str | None = None) -> dict:

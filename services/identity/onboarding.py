@@ -10,7 +10,7 @@ from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, Forbidden, NotFound
 from services.identity import audit, customers, throttle, users
-from services.identity.accounts import normalise_email
+from services.identity.accounts import count_failure, normalise_email
 from services.identity.models import Customer, OperatorSetting, User
 from services.identity.passwords import hash_password
 from services.identity.policy import check_new_password
@@ -77,16 +77,17 @@ def claim(uow: UnitOfWork, data: dict, address: str | None = None) -> User:
     towards the sign-in throttle of that email and address: claiming is guessing too."""
     session = uow.session
     email = normalise_email(data["email"])
-    throttle.check(session, f"claim:{email}", address)
+    throttle.reserve(uow.separate_session(), f"claim:{email}", address)
     candidates = session.scalars(select(Customer).where(func.lower(Customer.email) == email))
     customer = next((c for c in candidates if c.phone and _digits(c.phone) == _digits(data["phone"])
                      and _postal(c.postal_code) == _postal(data["postal_code"])), None)
     if customer is None or not customer.is_active or not customer.has_portal_access:
-        throttle.failed(uow.separate_session(), f"claim:{email}", address)
+        count_failure(uow, f"claim:{email}", address)
         raise NotFound(NO_MATCH)
     if session.scalar(select(func.count()).select_from(User).where(User.customer_id == customer.id)):
         raise Conflict("This account was claimed already; sign in, or reset your password.")
     user = _first_user(uow, customer, email, data.get("name") or customer.name, data["password"])
+    throttle.succeeded(session, f"claim:{email}", address)
     audit.record(session, None, "customer.claimed", customer_id=customer.id, target_id=user.id,
                  address=address)
     return user

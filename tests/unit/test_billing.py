@@ -288,6 +288,9 @@ def test_a_raw_card_number_is_refused_and_kept_nowhere(factory, tmp_path):
     with pytest.raises(ValidationFailed) as refused:
         pay(factory, alice, inv["id"], "10.00", token="4242 4242 4242 4242")
     assert "never a card number" in json.dumps(refused.value.details)
+    for spelled in ("4242\t4242\t4242\t4242", "4242.4242.4242.4242", "4242424242424242 12/29 123"):
+        with pytest.raises(ValidationFailed):   # however it is typed (these were kept as "tokens")
+            pay(factory, alice, inv["id"], "10.00", token=spelled)
     with pytest.raises(PaymentDeclined):       # an unknown token: the processor declines it
         pay(factory, alice, inv["id"], "10.00", token="tok_madeUp")
     dump = "\n".join(factory.kw["bind"].raw_connection().iterdump())

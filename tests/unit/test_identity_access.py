@@ -153,6 +153,16 @@ def test_failed_sign_ins_are_throttled_the_same_for_known_and_unknown_accounts(f
     assert failures == 10
 
 
+def test_a_sign_in_that_works_gives_its_counted_attempt_back(factory, admin):
+    """Every attempt is counted before its password is checked (so a burst cannot run more
+    checks than the limit at once); one that works is given back: the people of an office
+    behind one address sign in more often than the address's limit of failures."""
+    customer = new_customer(factory, admin, "Office Co")
+    accepted_user(factory, admin, customer, "desk@office.example")
+    for _ in range(25):
+        call(factory, None, "login", {"email": "desk@office.example", "password": GOOD_PASSWORD}, "10.0.0.7")
+
+
 def test_changing_ones_password_needs_the_current_one(factory, admin):
     customer = new_customer(factory, admin, "Pw Co")
     me = accepted_user(factory, admin, customer, "me@pw.example")

@@ -166,13 +166,17 @@ def verify_signature(key: bytes, body: bytes, value: str | None,
         raise InvalidSignature("the signature's timestamp is outside the tolerance (replayed or stale)")
     expected = signature(key, t, body)
     # compare_digest against every candidate: constant time, no early exit on the first match
-    if not any([hmac.compare_digest(expected, c) for c in candidates]):
+    # Bytes: compare_digest raises TypeError on a non-ASCII str, and the header is the sender's.
+    if not any([hmac.compare_digest(expected.encode(), c.encode()) for c in candidates]):
         raise InvalidSignature("the signature does not match the body")
 
 
-_CARD_NUMBER = re.compile(r"^[\d \-]+$")
+# Digits with anything but letters between them: a card number however it was typed. Only
+# spaces and dashes were recognised, so "4242.4242.4242.4242", tab-separated groups or a number
+# followed by its expiry passed as a "token", and billing kept it in its payments table
+# (tests/attack/test_payments_attack.py). No processor's token has 13 digits in a row.
+_DIGIT_RUN = re.compile(r"\d(?:[^0-9A-Za-z]*\d)*")
 
 
 def looks_like_card_number(value: str) -> bool:
-    digits = re.sub(r"[ \-]", "", value)
-    return bool(_CARD_NUMBER.match(value)) and 13 <= len(digits) <= 19
+    return any(len(re.sub(r"\D", "", run)) >= 13 for run in _DIGIT_RUN.findall(value))
