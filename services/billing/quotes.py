@@ -149,8 +149,12 @@ def expire(uow: UnitOfWork, caller: CallerContext) -> int:
     """Mark sent quotes past their validity as expired (the accept rule already refuses them;
     this makes the list and the filters say so)."""
     now = utcnow()
-    found = uow.session.scalars(select(Quote).where(Quote.status == SENT, Quote.valid_until <= now)
-                                .limit(500)).all()
+    query = select(Quote).where(Quote.status == SENT, Quote.valid_until <= now).limit(500)
+    if uow.session.bind.dialect.name == "postgresql":
+        # Every billing instance runs this timer: without the lock two running at the same
+        # moment could both take a quote and write "expired" into its history twice.
+        query = query.with_for_update(skip_locked=True)
+    found = uow.session.scalars(query).all()
     for quote in found:
         quote.status = EXPIRED
         _history(quote, "expired", caller)
