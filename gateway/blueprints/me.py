@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from gateway.auth import allowed_when_limited, caller, requires
 from gateway.rpc import answer, client
+from services.common.caller import PEOPLE     # two-factor sign-in is a person's, not an API key's
 from services.common.tokens import LIMITED_TWO_FACTOR
 from services.identity.schemas import (MePatch, TwoFactorCodeIn, TwoFactorDisableIn, TwoFactorSetupOut,
                                        TwoFactorStatus, UserOut)
@@ -33,7 +34,7 @@ def update_me(_payload):
 
 
 @blp.route("/2fa/setup", methods=["POST"])
-@requires()
+@requires(*PEOPLE)
 @blp.response(200, TwoFactorSetupOut)
 @allowed_when_limited(LIMITED_TWO_FACTOR)
 def setup_two_factor():
@@ -42,7 +43,7 @@ def setup_two_factor():
 
 
 @blp.route("/2fa/confirm", methods=["POST"])
-@requires()
+@requires(*PEOPLE)
 @blp.arguments(TwoFactorCodeIn)
 @blp.response(200, TwoFactorStatus)
 @allowed_when_limited(LIMITED_TWO_FACTOR)
@@ -53,7 +54,7 @@ def confirm_two_factor(_payload):
 
 
 @blp.route("/2fa/disable", methods=["POST"])
-@requires()
+@requires(*PEOPLE)
 @blp.arguments(TwoFactorDisableIn)
 @blp.response(200, TwoFactorStatus)
 def disable_two_factor(_payload):

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from services.common.errors import Forbidden, NotFound, Unauthenticated
-from services.common.keys import derive_key
+from services.common.keys import derive_key, signed_by_any
 
 OPERATOR_ADMIN = "operator_admin"
 DISPATCHER = "dispatcher"
@@ -29,6 +29,7 @@ ANONYMOUS = "anonymous"
 OPERATOR_ROLES = frozenset({OPERATOR_ADMIN, DISPATCHER})
 CUSTOMER_ROLES = frozenset({CUSTOMER_ADMIN, CUSTOMER_USER, API_KEY})
 ROLES = OPERATOR_ROLES | CUSTOMER_ROLES | {DRIVER, SERVICE, ANONYMOUS}
+PEOPLE = tuple(sorted(OPERATOR_ROLES | {CUSTOMER_ADMIN, CUSTOMER_USER}))   # callers that are a user row
 
 CONTEXT_KEY = "caller"        # nameko context data key -> header ``nameko.caller``
 
@@ -108,10 +109,14 @@ def verify(token: str | None, now: float | None = None) -> CallerContext:
     No token at all is the anonymous caller."""
     if not token:
         return CallerContext(role=ANONYMOUS)
+    if not isinstance(token, str):
+        # Anyone who can publish sets headers (PITFALLS 9): a JSON object there instead of the
+        # signed string used to raise AttributeError while nameko injected the caller, which
+        # leaves the RPC unanswered until its caller times out.
+        return CallerContext(role=ANONYMOUS, problem="caller context refused: not a signed string")
     try:
         payload, mac = token.split(".")
-        expected = hmac.new(derive_key("caller-context"), payload.encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, _unb64(mac)):
+        if not signed_by_any("caller-context", payload.encode(), _unb64(mac)):
             return CallerContext(role=ANONYMOUS, problem="caller context signature is not valid")
         body = json.loads(_unb64(payload))
         if body.pop("exp", 0) < (now or time.time()):

@@ -50,6 +50,9 @@ def end_all(user: User) -> datetime:
 def renew(session: Session, caller: CallerContext, claims: dict) -> dict:
     """A new access token for a browser session that still stands (same sid, same sign-in time,
     the same limitation), refused once the sign-in is BROWSER_SESSION_MAX_SECONDS old."""
+    if not isinstance(claims, dict) or not {"jti", "iat"} <= set(claims):
+        # The gateway passes a verified token's claims; anything else is no session (was a 500).
+        raise Unauthenticated("This session has ended; sign in again.")
     check(session, caller, claims["jti"], claims["iat"], claims.get("sid"))
     signed_in_at = int(claims.get("auth") or claims["iat"])
     if time.time() - signed_in_at >= env_int("BROWSER_SESSION_MAX_SECONDS"):

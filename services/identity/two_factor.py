@@ -9,13 +9,14 @@ from __future__ import annotations
 import secrets
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from services.common.caller import OPERATOR_ROLES, CallerContext
+from services.common.caller import OPERATOR_ROLES, PEOPLE, CallerContext
 from services.common.config import env
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Unauthenticated, ValidationFailed
+from services.common import keys
 from services.common.keys import seal, unseal
 from services.identity import audit, one_time, sessions
 from services.identity.models import RecoveryCode, User
@@ -33,20 +34,45 @@ def _open(sealed: str) -> str:
     return unseal("totp-secret", sealed)
 
 
+def reseal(session: Session) -> int:
+    """After a key rotation: every stored TOTP secret sealed with the current key (prepare runs
+    this), so SECRET_KEY_PREVIOUS can be dropped without locking anyone out."""
+    changed = 0
+    for user in session.scalars(select(User).where(or_(User.totp_secret.is_not(None), User.totp_pending.is_not(None)))):
+        for column in ("totp_secret", "totp_pending"):
+            fresh = getattr(user, column) and keys.reseal("totp-secret", getattr(user, column))
+            if fresh:
+                setattr(user, column, fresh)
+                changed += 1
+    return changed
+
+
+def _own_user(session: Session, caller: CallerContext) -> User:
+    """The caller's own user. Two-factor sign-in is a person's: an API key or a driver has no
+    user row (their user_id names the key or the driver), which used to fail as a 500
+    (AttributeError on None; found by tests/attack/test_authorization_matrix.py)."""
+    caller.require(*PEOPLE)
+    user = session.get(User, caller.user_id)
+    if user is None:
+        raise Unauthenticated("Your user no longer exists.")
+    return user
+
+
 def _accept_code(user: User, sealed: str, code: str) -> bool:
     totp = pyotp.TOTP(_open(sealed))
+    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters, which made a
+    # code such as "¡P…" a 500 (found by Schemathesis, tests/attack/test_schemathesis.py).
     for step in (-1, 0, 1):                       # a code from the neighbouring 30 s windows too
         at = totp.timecode(utcnow()) + step
         if (user.totp_last_step is None or at > user.totp_last_step) and \
-                secrets.compare_digest(totp.generate_otp(at), code.strip()):
+                secrets.compare_digest(totp.generate_otp(at).encode(), code.strip().encode()):
             user.totp_last_step = at
             return True
     return False
 
 
 def setup(uow: UnitOfWork, caller: CallerContext) -> dict:
-    caller.require()
-    user = uow.session.get(User, caller.user_id)
+    user = _own_user(uow.session, caller)
     if user.totp_secret:
         raise Conflict("Two-factor sign-in is on already; turn it off first to change the app.")
     secret = pyotp.random_base32()
@@ -56,9 +82,8 @@ def setup(uow: UnitOfWork, caller: CallerContext) -> dict:
 
 
 def confirm(uow: UnitOfWork, caller: CallerContext, code: str) -> dict:
-    caller.require()
     session = uow.session
-    user = session.get(User, caller.user_id)
+    user = _own_user(session, caller)
     if not user.totp_pending:
         raise Conflict("Start with POST /me/2fa/setup.")
     if not _accept_code(user, user.totp_pending, code):
@@ -74,8 +99,7 @@ def confirm(uow: UnitOfWork, caller: CallerContext, code: str) -> dict:
 
 
 def disable(uow: UnitOfWork, caller: CallerContext, password: str, code: str) -> dict:
-    caller.require()
-    user = uow.session.get(User, caller.user_id)
+    user = _own_user(uow.session, caller)
     if not user.totp_secret:
         return {"enabled": False}
     if not verify_password(user.password_hash, password) or not second_factor(uow.session, user, code):

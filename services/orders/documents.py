@@ -15,6 +15,7 @@ from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.schemas import dump
 from services.orders import files
 from services.orders.booking import get_scoped
+from services.orders.imports import check_upload
 from services.orders.models import Document, Order, Stop
 from services.common.scoping import get_owned
 from services.orders.schemas import DocumentOut
@@ -62,6 +63,7 @@ def _sniff(key: str, filename: str | None) -> str:
 def add(uow: UnitOfWork, caller: CallerContext, order_id: str, upload: dict) -> dict:
     """Keep an uploaded blob as a document of the order, or refuse it and delete the blob."""
     store = blob_store()
+    check_upload(caller, upload)
     try:
         order = get_scoped(uow.session, caller, order_id, lock=True)
         count = uow.session.scalar(select(func.count()).select_from(Document).where(Document.order_id == order.id))

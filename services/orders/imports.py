@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.blobs import blob_store
-from services.common.caller import SERVICE, CallerContext
+from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES, SERVICE, CallerContext
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Forbidden, PortalError, ValidationFailed
@@ -44,6 +44,15 @@ def _customer_for(session: Session, caller: CallerContext, customer_id: str | No
     return customer_id
 
 
+def check_upload(caller: CallerContext, upload) -> None:
+    """Before the blob is touched: a caller that is refused must not get the blob it names
+    opened or deleted (anyone on the bus can name one, PITFALLS 9), and an upload without a
+    blob is bad input, not a KeyError (both found by tests/attack/test_authorization_matrix.py)."""
+    caller.require(*(OPERATOR_ROLES | CUSTOMER_ROLES))
+    if not isinstance(upload, dict) or not upload.get("key") or "size" not in upload:
+        raise ValidationFailed.of({"file": ["No uploaded file."]})
+
+
 def _inspect(key: str, filename: str) -> dict:
     """Open the file far enough to know it is a spreadsheet we can read (runs in a thread)."""
     with blob_store().local_path(key) as path:
@@ -54,6 +63,7 @@ def _inspect(key: str, filename: str) -> dict:
 
 def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> dict:
     session = uow.session
+    check_upload(caller, upload)
     try:
         customer_id = _customer_for(session, caller, form.get("customer_id"))
         found = tpool.execute(_inspect, upload["key"], upload.get("filename") or "upload")

@@ -29,6 +29,14 @@ def test_pitfall_09_a_forged_or_altered_context_is_refused():
     assert c.verify(payload).problem
 
 
+def test_pitfall_09_a_context_header_that_is_not_a_string_is_refused_not_raised():
+    """A JSON object (or a list, a number) in the header: refused like any forgery; raising
+    here would leave the RPC unanswered (the Caller dependency must never raise)."""
+    for header in ({"role": c.OPERATOR_ADMIN, "user_id": "u0"}, ["x"], 42):
+        ctx = c.verify(header)
+        assert ctx.problem and ctx.role == c.ANONYMOUS
+
+
 def test_expired_context_is_refused():
     ctx = c.verify(c.sign(CUSTOMER, time.time() - 1))
     assert ctx.problem == "caller context has expired"

@@ -328,6 +328,17 @@ def test_driver_credentials_are_shown_once_and_die_when_rotated_or_deactivated(f
 
 
 
+def test_two_factor_is_a_persons_an_api_key_or_a_driver_is_refused_not_a_500(factory, admin):
+    """Their user_id names a key or a driver, not a user row (found by the authorization matrix,
+    tests/attack/test_authorization_matrix.py)."""
+    for role in ("api_key", "driver"):
+        caller = CallerContext(role=role, user_id="not-a-user", customer_id="c1" if role == "api_key" else None)
+        for method, args in (("setup_two_factor", ()), ("confirm_two_factor", ({"code": "123456"},)),
+                             ("disable_two_factor", ({"password": "x", "code": "123456"},))):
+            with pytest.raises(Forbidden):
+                call(factory, caller, method, *args)
+
+
 def test_two_factor_sign_in_with_app_codes_and_one_time_recovery_codes(factory, admin):
     import pyotp
 

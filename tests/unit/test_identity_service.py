@@ -101,3 +101,10 @@ def test_update_emits_customer_updated(factory, admin):
     assert last.type == "customer.updated"
     with pytest.raises(NotFound):
         call(factory, admin, "update_customer", "no-such-id", {"name": "x"})
+
+
+def test_renewing_claims_that_are_not_a_session_is_401_not_a_500(factory, admin):
+    """Found by the authorization matrix (tests/attack/test_authorization_matrix.py)."""
+    for claims in ({}, {"jti": "x"}, ["jti", "iat"]):
+        with pytest.raises(Unauthenticated):
+            call(factory, admin, "renew_session", claims)

@@ -167,3 +167,19 @@ def test_operator_imports_rows_for_each_customer_by_client_id(factory, worker):
     assert [o.reference for o in orders_of(factory, alice.customer_id)] == ["OP-1"]
     assert [o.reference for o in orders_of(factory, bob.customer_id)] == ["OP-2"]
     assert uuid.UUID(done["id"])
+
+
+def test_pitfall_09_a_refused_caller_never_touches_the_blob_it_names(factory, blobs):
+    """Anyone on the bus can name a blob key: a caller that is refused gets 401 and the blob
+    stays; an upload without a blob is a 422, not a KeyError (found by the authorization
+    matrix, tests/attack/test_authorization_matrix.py)."""
+    from services.common.errors import Unauthenticated
+
+    victim = upload(HEADER + "V-1,1 High St,York,YO1 1AA,Vi,,1,,,,\n")
+    for method, args in (("start_import", (victim,)), ("add_document", (str(uuid.uuid4()), victim))):
+        with pytest.raises(Unauthenticated):
+            call(factory, None, method, *args)
+    with blob_store().open(victim["key"]) as stream:
+        assert stream.read(3) == HEADER.encode()[:3]
+    with pytest.raises(ValidationFailed):
+        call(factory, customer(factory), "start_import", {})
