@@ -17,7 +17,7 @@ from services.common import tokens
 from services.common.caller import ANONYMOUS, OPERATOR_ROLES, CallerContext
 from services.common.config import env_float
 from services.common.errors import Forbidden, Unauthenticated
-from services.common.keys import derive_key
+from services.common.keys import derive_key, signed_by_any
 
 BEARER = [{"bearerAuth": []}]
 
@@ -58,7 +58,7 @@ def _from_cookie() -> CallerContext:
     g.session_token = token
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), csrf_token(sid).encode()):
+        if not _csrf_matches(sent, sid):
             raise Forbidden("This request lacks the session's CSRF token (header X-CSRF-Token).",
                             {"reason": "csrf"})
     return ctx
@@ -69,6 +69,15 @@ def csrf_token(session_id: str) -> str:
     needs no storage; only a page of this origin can read it (GET /auth/session)."""
     digest = hmac.new(derive_key("csrf"), session_id.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _csrf_matches(sent: str, session_id: str) -> bool:
+    """The CSRF token a page read before a key rotation still counts (keys.accepted_keys)."""
+    try:
+        mac = base64.urlsafe_b64decode(sent + "=" * (-len(sent) % 4))
+    except ValueError:
+        return False
+    return bool(sent) and signed_by_any("csrf", session_id.encode(), mac)
 
 
 def client_address() -> str | None:

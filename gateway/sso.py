@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from services.common.config import env
 from services.common.errors import NotFound, ServiceUnavailable, Unauthenticated
-from services.common.keys import derive_key
+from services.common.keys import accepted_keys
 
 COOKIE = "portal_sso"
 FLOW_SECONDS = 600
@@ -63,7 +63,7 @@ def _signing_key(jwks_uri: str, id_token: str):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(derive_key("sso-flow"), salt="sso")
+    return URLSafeTimedSerializer(accepted_keys("sso-flow")[::-1], salt="sso")   # the last one signs
 
 
 def callback_url(name: str) -> str:

@@ -36,6 +36,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("SECRET_KEY", "dev-only-secret-change-me",
         "Root secret; per-purpose keys (access tokens, caller context) are derived from it. "
         "Must be the same for the gateway and every service."),
+    Var("SECRET_KEY_PREVIOUS", None,
+        "Earlier SECRET_KEYs (comma-separated) still accepted while a new one rolls out: tokens, signed calls, "
+        "links and sealed secrets made with them keep working; only SECRET_KEY signs (deploy/RUNBOOK.md)."),
     Var("PORTAL_ADMIN_EMAIL", "admin@example.com", "The operator admin bootstrapped on first start."),
     Var("PORTAL_ADMIN_PASSWORD", "admin-password", "Its password (set only when the user is created)."),
     Var("PORTAL_OPERATOR_NAME", "Demo Logistics", "The operator's name shown in the portal and emails."),

@@ -57,6 +57,26 @@ def seed(demo: bool) -> None:
     engine.dispose()
 
 
+def reseal() -> None:
+    """Stored secrets sealed with a previous SECRET_KEY, sealed again with the current one
+    (keys.py; after a rotation, deploy/RUNBOOK.md). Nothing to do otherwise."""
+    from sqlalchemy.orm import Session
+
+    from services.common.config import database_url
+    from services.common.db import make_engine
+    from services.identity import two_factor
+    from services.notify import webhook_http
+
+    if not env("SECRET_KEY_PREVIOUS"):
+        return
+    for service, step in (("identity", two_factor.reseal), ("notify", webhook_http.reseal)):
+        engine = make_engine(database_url(service))
+        with Session(engine) as session, session.begin():
+            changed = step(session)
+        engine.dispose()
+        log.info("%s: %d stored secrets sealed with the new SECRET_KEY", service, changed)
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -72,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     queues = declare_all()
     log.info("topology declared: %d queues", len(queues))
     seed(args.demo)
+    reseal()
 
 
 if __name__ == "__main__":

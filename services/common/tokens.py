@@ -16,7 +16,7 @@ import jwt
 from services.common.caller import CallerContext, validate
 from services.common.config import env_int
 from services.common.errors import Unauthenticated
-from services.common.keys import derive_key
+from services.common.keys import accepted_keys, derive_key
 
 ALGORITHM = "HS256"
 ISSUER = "portal-identity"
@@ -54,11 +54,22 @@ def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
     return jwt.encode(claims, derive_key("access-token"), algorithm=ALGORITHM), ttl
 
 
+def _decode(token: str) -> dict[str, Any]:
+    keys = accepted_keys("access-token")          # the current key, then those of a rotation
+    for index, key in enumerate(keys):
+        try:
+            return jwt.decode(token, key, algorithms=[ALGORITHM], issuer=ISSUER,
+                              options={"require": ["exp", "sub", "role", "jti"]})
+        except jwt.InvalidSignatureError:
+            if index == len(keys) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def read(token: str) -> tuple[CallerContext, dict[str, Any]]:
     """The caller a token stands for; Unauthenticated when it is not a valid, live token."""
     try:
-        claims = jwt.decode(token, derive_key("access-token"), algorithms=[ALGORITHM],
-                            issuer=ISSUER, options={"require": ["exp", "sub", "role", "jti"]})
+        claims = _decode(token)
         ctx = CallerContext(role=claims["role"], user_id=claims["sub"], customer_id=claims.get("cid"))
         validate(ctx)
     except jwt.ExpiredSignatureError:

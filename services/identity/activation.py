@@ -28,6 +28,11 @@ def temporary_password(user_id: str, nonce: str) -> str:
     return one_time.derive(PURPOSE, user_id, nonce)[:20]      # 120 bits, easy enough to paste
 
 
+def temporary_passwords(user_id: str, nonce: str) -> list[str]:
+    """The temporary password under each accepted key (a key rotation under way)."""
+    return [token[:20] for token in one_time.candidates(PURPOSE, user_id, nonce)]
+
+
 def create(uow: UnitOfWork, caller: CallerContext, data: dict, customer_id: str | None = None,
            address: str | None = None) -> dict:
     caller.require_operator(OPERATOR_ADMIN)

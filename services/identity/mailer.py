@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.common.config import env
 from services.identity import one_time, resets
-from services.identity.activation import temporary_password
+from services.identity.activation import temporary_passwords
 from services.identity.invites import PURPOSE
 from services.identity.models import Customer, Invite, PasswordReset, User
 from services.identity.passwords import verify_password
@@ -27,10 +27,15 @@ def invite_link(token: str) -> str:
     return _portal(f"accept-invite#token={token}")
 
 
+def _stored(token_hash: str, purpose: str, object_id: str, nonce: str) -> str | None:
+    """The token whose hash was stored, under whichever accepted key made it."""
+    return next((t for t in one_time.candidates(purpose, object_id, nonce) if one_time.digest(t) == token_hash), None)
+
+
 def _invite(session: Session, data: dict) -> dict | None:
     invite = session.get(Invite, data["invite_id"])
-    token = one_time.derive(PURPOSE, data["invite_id"], data["nonce"])
-    if invite is None or invite.token_hash != one_time.digest(token) or invite.accepted_at or invite.revoked_at:
+    token = invite and _stored(invite.token_hash, PURPOSE, invite.id, data["nonce"])
+    if not token or invite.accepted_at or invite.revoked_at:
         return None
     customer = session.get(Customer, invite.customer_id)
     return {"to": invite.email, "name": None, "user_id": None, "customer_id": invite.customer_id,
@@ -40,8 +45,8 @@ def _invite(session: Session, data: dict) -> dict | None:
 
 def _password_reset(session: Session, data: dict) -> dict | None:
     reset = session.get(PasswordReset, data["reset_id"])
-    token = one_time.derive(resets.PURPOSE, data["reset_id"], data["nonce"])
-    if reset is None or reset.used_at or reset.token_hash != one_time.digest(token):
+    token = reset and _stored(reset.token_hash, resets.PURPOSE, reset.id, data["nonce"])
+    if not token or reset.used_at:
         return None
     user = session.get(User, reset.user_id)
     return {"to": user.email, "name": user.name, "user_id": user.id, "customer_id": user.customer_id,
@@ -51,9 +56,12 @@ def _password_reset(session: Session, data: dict) -> dict | None:
 
 def _activation(session: Session, data: dict) -> dict | None:
     user = session.get(User, data["user_id"])
-    password = temporary_password(data["user_id"], data["nonce"])
-    if user is None or not user.must_change_password or not verify_password(user.password_hash, password):
-        return None          # already activated, or the password was changed since
+    if user is None or not user.must_change_password:
+        return None          # already activated
+    password = next((p for p in temporary_passwords(user.id, data["nonce"])
+                     if verify_password(user.password_hash, p)), None)
+    if password is None:
+        return None          # the password was changed since
     return {"to": user.email, "name": user.name, "user_id": user.id, "customer_id": user.customer_id,
             "context": {"email": user.email, "password": password, "sign_in_url": _portal("")}}
 

@@ -17,7 +17,7 @@ from services.common.caller import CallerContext
 from services.common.config import env
 from services.common.db import upsert_insert
 from services.common.errors import NotFound, ValidationFailed
-from services.common.keys import derive_key
+from services.common.keys import accepted_keys
 from services.notify.models import Preference, Recipient
 
 CHANNELS = ("in_app", "email")
@@ -126,7 +126,8 @@ def wanting(session: Session, recipients: list[Recipient], event_type: str) -> d
 
 # --- unsubscribe links ------------------------------------------------------------------------
 def _signer() -> URLSafeSerializer:
-    return URLSafeSerializer(derive_key("unsubscribe"), salt="notify-unsubscribe")
+    # Links in emails sent before a key rotation keep working (the last key signs).
+    return URLSafeSerializer(accepted_keys("unsubscribe")[::-1], salt="notify-unsubscribe")
 
 
 def unsubscribe_token(user_id: str, event_type: str) -> str:

@@ -70,6 +70,21 @@ def seal(secret: str) -> str:
     return keys.seal("webhook-secret", secret)
 
 
+def reseal(session) -> int:
+    """After a key rotation: every endpoint's secret sealed with the current key (prepare runs
+    this), so SECRET_KEY_PREVIOUS can be dropped without breaking a signature."""
+    from sqlalchemy import select
+
+    from services.notify.models import WebhookEndpoint
+
+    changed = 0
+    for endpoint in session.scalars(select(WebhookEndpoint)):
+        fresh = keys.reseal("webhook-secret", endpoint.secret_sealed)
+        if fresh:
+            endpoint.secret_sealed, changed = fresh, changed + 1
+    return changed
+
+
 def unseal(sealed: str) -> str:
     return keys.unseal("webhook-secret", sealed)
 
