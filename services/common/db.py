@@ -107,7 +107,7 @@ def service_base() -> type[DeclarativeBase]:
         __tablename__ = "inbox"
         consumer: Mapped[str] = mapped_column(String(128), primary_key=True)
         event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-        received_at: Mapped[datetime] = mapped_column(default=utcnow)
+        received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)   # pruned by age
 
     class IdempotencyRecord(Base):
         """The first answer to a write sent with an Idempotency-Key."""
@@ -117,7 +117,7 @@ def service_base() -> type[DeclarativeBase]:
         key: Mapped[str] = mapped_column(String(128), primary_key=True)
         request_hash: Mapped[str] = mapped_column(String(64))
         response: Mapped[str] = mapped_column(Text)
-        created_at: Mapped[datetime] = mapped_column(default=utcnow)
+        created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)     # pruned by age
 
     Base.OutboxMessage = OutboxMessage
     Base.InboxMessage = InboxMessage
@@ -190,6 +190,10 @@ class UnitOfWork:
     @property
     def engine(self) -> Engine:
         return self._factory.kw["bind"]
+
+    @property
+    def base(self) -> type[DeclarativeBase]:
+        return self._base
 
     def separate_session(self) -> Session:
         """A session outside the worker's transaction, for bookkeeping that must be kept even
