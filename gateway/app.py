@@ -4,12 +4,16 @@ from __future__ import annotations
 import logging
 import re
 import time
+from decimal import Decimal
 
 from flask import Flask, g, request
 from flask_smorest import Api
+from marshmallow import Schema, fields
 from swagger_ui_bundle import swagger_ui_path
 
 from gateway import errors
+from gateway.inputs import refuse_unstorable_text
+from services.common import metrics
 from services.common.config import env, env_int
 from services.common.logs import correlation_id, new_correlation_id
 
@@ -90,10 +94,15 @@ def create_app(config: dict | None = None) -> Flask:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if response.mimetype == "application/json":
             response.headers.setdefault("Cache-Control", "no-store")
-        if app.config["ACCESS_LOG"] and "started" in g:
-            log.info("%s %s %s", request.method, request.path, response.status_code, extra={
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - g.started) * 1000, 2)})
+        if "started" in g:
+            seconds = time.perf_counter() - g.started
+            # By route template (/api/v1/orders/<order_id>), so ids do not make a series each.
+            route = request.url_rule.rule if request.url_rule else "unmatched"
+            metrics.HTTP_REQUESTS.labels(request.method, route, response.status_code).inc()
+            metrics.HTTP_SECONDS.labels(request.method, route).observe(seconds)
+            if app.config["ACCESS_LOG"]:
+                log.info("%s %s %s", request.method, request.path, response.status_code, extra={
+                    "status": response.status_code, "ms": round(seconds * 1000, 2)})
         return response
 
     return app

@@ -7,6 +7,9 @@ stream, so a handful of watchers would take a worker away from every other reque
 worker holds a greenlet, and serves up to GATEWAY_CONNECTIONS at once. (gthread was measured
 ~5% slower on the RPC routes; under a saturated CPU gevent lets some keep-alive connections
 wait longer, which the tracking bench's latency figures include.)"""
+import os
+import tempfile
+
 from services.common.config import env, env_int
 
 bind = env("GATEWAY_BIND")
@@ -27,3 +30,23 @@ proc_name = "portal-gateway"
 
 # The RPC client and the live-update hub are made on first use in each worker (they check the
 # pid), so nothing AMQP crosses the fork.
+
+# Metrics (services/common/metrics.py): each worker writes its figures to files in one directory
+# (prometheus_client's multiprocess mode, chosen when it is first imported, so it is set here,
+# before any worker loads the app) and the master serves their sum on METRICS_PORT.
+if env_int("METRICS_PORT"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-gateway-metrics-")
+
+    def when_ready(server):
+        from prometheus_client import CollectorRegistry, multiprocess
+
+        from services.common import metrics
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        metrics.serve(registry)
+
+    def child_exit(server, worker):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

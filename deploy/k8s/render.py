@@ -11,8 +11,10 @@ to apply); tests/unit/test_k8s_manifests.py fails when they differ from what thi
 validates each against the Kubernetes API schemas.
 
 Assumed around the manifests, as in any real cluster: PostgreSQL is a managed server (its URL in
-the Secret), documents go to an S3-compatible bucket (BLOB_S3_*), and prometheus-adapter serves
-the RabbitMQ queue depth as an external metric for the autoscalers (``rabbitmq_queue_messages_ready{queue=...}``, from RabbitMQ's own
+the Secret), documents go to an S3-compatible bucket (BLOB_S3_*), Prometheus scrapes the pods
+that say so (annotations; every process serves /metrics on port 9100, deploy/monitoring has the
+dashboard and alert rules), and prometheus-adapter serves the RabbitMQ queue depth as an
+external metric for the autoscalers (``rabbitmq_queue_messages_ready{queue=...}``, from RabbitMQ's own
 rabbitmq_prometheus plugin).
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ IMAGE = "registry.example.com/customer-portal:1.0.0"    # set by the release (ku
 CONFIG = "portal-config"
 SECRET = "portal-secrets"
 BROKER_SECRET = "rabbitmq-secrets"     # the Erlang cookie stays with the broker's pods
+METRICS_PORT = 9100                                     # every process's /metrics (services/common/metrics.py)
 UID = 10001                                             # the image's user (deploy/Dockerfile)
 PART_OF = {"app.kubernetes.io/part-of": "customer-portal"}
 
@@ -84,14 +87,13 @@ def container(name: str, command: list[str], resources: tuple[dict, dict], probe
         "name": name, "image": IMAGE, "command": command,
         "envFrom": [{"configMapRef": {"name": CONFIG}}, {"secretRef": {"name": SECRET}}],
         "resources": {"requests": requests, "limits": limits},
+        "ports": [*(ports or []), {"name": "metrics", "containerPort": METRICS_PORT}],
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "var", "mountPath": "/var/lib/portal"},
                          {"name": "tmp", "mountPath": "/tmp"}],
         **probes,
     }
-    if ports:
-        spec["ports"] = ports
     return spec
 
 
@@ -106,7 +108,8 @@ def deployment(name: str, component: str, main: dict, replicas: int = 2) -> dict
             # old and new code run side by side for a while (RUNBOOK: upgrades).
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": labels(name, component)},
+                "metadata": {"labels": labels(name, component),
+                             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}},
                 "spec": {
                     "automountServiceAccountToken": False,
                     # SIGTERM lets in-flight handlers finish before the connection closes
@@ -180,6 +183,7 @@ def prepare() -> list[dict]:
     main = container("prepare", ["python", "-m", "services.common.prepare"], RESOURCES["service"], {})
     pod = deployment("portal-prepare", "prepare", main)["spec"]["template"]
     pod["spec"]["restartPolicy"] = "OnFailure"
+    del pod["metadata"]["annotations"]          # a Job's run is over before a scrape
     return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("portal-prepare", "prepare"),
              "spec": {"backoffLimit": 6, "ttlSecondsAfterFinished": 3600, "template": pod}}]
 
@@ -188,7 +192,7 @@ def settings() -> list[dict]:
     """What is not secret, in a ConfigMap; the Secrets' keys are shown in secret.example.yaml
     (placeholders) and the real ones created by the operator (RUNBOOK), never committed."""
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(CONFIG, "config"), "data": {
-        "LOG_FORMAT": "json", "VAR_DIR": "/var/lib/portal", "GATEWAY_BIND": "0.0.0.0:8000",
+        "LOG_FORMAT": "json", "VAR_DIR": "/var/lib/portal", "METRICS_PORT": str(METRICS_PORT), "GATEWAY_BIND": "0.0.0.0:8000",
         "GATEWAY_WORKERS": "2", "PORTAL_URL": "https://portal.example.com",
         "PORTAL_OPERATOR_NAME": "Example Logistics", "BLOB_S3_BUCKET": "portal-documents",
         "BILLING_PAYMENT_PROVIDER": "stripe"}}

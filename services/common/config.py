@@ -124,6 +124,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("PORTAL_BRAND_COLOR", "#1f4e79", "The operator's colour on invoices and statements."),
     Var("STREAM_KEEPALIVE_SECONDS", "15", "Seconds between keep-alive comments on an idle SSE stream."),
     Var("ACCESS_LOG", "1", "`1`: the gateway logs every request (method, path, status, ms, request id)."),
+    Var("METRICS_PORT", "0", "Port on which each process serves its Prometheus metrics (`/metrics`); 0: not served. "
+        "One process per container or pod: the gateway's gunicorn master serves all its workers' figures."),
+    Var("METRICS_BIND", "0.0.0.0", "Address the metrics port listens on."),
     Var("LOG_LEVEL", "INFO", "Log level of every process."),
     Var("LOG_FORMAT", "json", "`json` (one object a line, with correlation id) or `text`."),
 )

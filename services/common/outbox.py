@@ -21,6 +21,7 @@ from kombu import Connection
 from nameko.extensions import SharedExtension
 from sqlalchemy import or_, select, update
 
+from services.common import metrics
 from services.common.broker import release_quietly
 from services.common.config import env, env_float
 from services.common.events import EXCHANGE
@@ -45,8 +46,9 @@ class OutboxPublisher:
 
     CONFIRM_TIMEOUT = 10.0
 
-    def __init__(self, factory, base, amqp_uri: str):
+    def __init__(self, factory, base, amqp_uri: str, service: str = ""):
         self.factory = factory
+        self.service = service
         self.model = base.OutboxMessage
         self.amqp_uri = amqp_uri
         self._conn: Connection | None = None
@@ -104,13 +106,17 @@ class OutboxPublisher:
         m = self.model
         now = utcnow()
         with self.factory() as session, session.begin():
-            query = (select(m.seq, m.event_id, m.type, m.body, m.correlation_id, m.attempts)
+            query = (select(m.seq, m.event_id, m.type, m.body, m.correlation_id, m.attempts, m.created_at)
                      .where(m.published_at.is_(None),
                             or_(m.next_attempt_at.is_(None), m.next_attempt_at <= now))
                      .order_by(m.seq).limit(limit))
             if session.bind.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
+            # The oldest event due is the lag (rows come in order): it grows while the broker is
+            # away, and an alert watches it (deploy/monitoring).
+            metrics.OUTBOX_LAG.labels(self.service).set(
+                max(0.0, (now - rows[0].created_at).total_seconds()) if rows else 0.0)
             if not rows:
                 return 0
             sent: list[tuple[object, int]] = []
@@ -146,6 +152,7 @@ class OutboxPublisher:
             if published:
                 session.execute(update(m).where(m.seq.in_(published))
                                 .values(published_at=utcnow(), attempts=m.attempts + 1))
+                metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(published))
             if unconfirmed:
                 session.execute(update(m).where(m.seq.in_(unconfirmed))
                                 .values(attempts=m.attempts + 1, last_error="not confirmed by the broker"))
@@ -173,7 +180,8 @@ class OutboxRelay(SharedExtension):
         if self.database is None or not self.container.config.get("OUTBOX_RELAY", True):
             return
         self.publisher = OutboxPublisher(self.database.factory, self.database.base,
-                                         self.container.config.get("AMQP_URI") or env("AMQP_URI"))
+                                         self.container.config.get("AMQP_URI") or env("AMQP_URI"),
+                                         self.container.service_name)
         self._wake = Event()
         self._running = True
         self._gt = self.container.spawn_managed_thread(self._run, identifier="outbox-relay")

@@ -1,12 +1,14 @@
 """What every plain worker process (not a nameko service: the import worker, the tracking
 ingest worker) shares: a stop on SIGTERM/SIGINT that lets the work in hand finish (its batch
 commits, its messages are acked) and the liveness file its supervisor watches
-(``services.common.run``)."""
+(``services.common.run``), and its metrics port."""
 from __future__ import annotations
 
 import os
 import signal
 from pathlib import Path
+
+from services.common import metrics
 
 
 class PlainWorker:
@@ -29,6 +31,7 @@ def serve(name: str, make_worker) -> None:
     from services.common.logs import configure_logging
 
     configure_logging(name)
+    metrics.serve()
     worker = make_worker()
 
     def stop(_signum, _frame):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from services.common import mail
+from services.common import mail, metrics
 from services.common.config import env_int
 from services.common.db import utcnow
 from services.notify import emails
@@ -80,6 +80,7 @@ def pump(uow) -> bool:
     results = pool_map(_send, rows, env_int("NOTIFY_SEND_CONCURRENCY"))
     for row, result in zip(rows, results):
         record(row, result)
+        metrics.EMAILS.labels(row.status if row.status != "queued" else "retry").inc()
     return len(rows) == BATCH
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from services.common import metrics
 from services.common.caller import API_KEY, CUSTOMER_ADMIN, OPERATOR_ADMIN, CallerContext
 from services.common.config import env_float
 from services.common.db import utcnow
@@ -255,6 +256,7 @@ def pump(uow) -> bool:
             delivery.status, delivery.next_attempt_at, delivery.lease_until = "cancelled", None, None
             continue
         outcome = record(session, delivery, answer)
+        metrics.WEBHOOKS.labels(delivery.status if delivery.status != "pending" else "retry").inc()
         if outcome and endpoint.enabled and delivery.event_type != payloads.TEST_EVENT:
             _disable(session, endpoint, outcome)
             tell_owner(session, endpoint, answer.status_code)

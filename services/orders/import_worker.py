@@ -16,6 +16,7 @@ import time
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import sessionmaker
 
+from services.common import metrics
 from services.common.blobs import blob_store
 from services.common.config import database_url, env_float, env_int
 from services.common.db import UnitOfWork, make_engine, utcnow
@@ -152,6 +153,8 @@ class Worker(PlainWorker):
             if last:
                 imports.finish(unit, job)
             unit.commit()
+            metrics.IMPORT_ROWS.labels("order").inc(batch.created + batch.updated + batch.unchanged)
+            metrics.IMPORT_ROWS.labels("error").inc(len({row for row, _, _ in batch.errors}))
             self.beat()
             return True
         except Exception:

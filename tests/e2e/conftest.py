@@ -45,6 +45,7 @@ class Stack:
         if PG_SERVER:
             self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_{name}_{RUN_ID}"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.metrics_ports: dict[str, int] = {}     # each process serves its metrics on its own port
 
     def run(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
         out = open(self.logs / f"{name}.log", "ab")
@@ -57,15 +58,20 @@ class Stack:
         subprocess.run([sys.executable, "-m", "services.common.prepare", "--demo"], env=self.env,
                        cwd=ROOT, check=True, timeout=180, capture_output=True)
         for service in SERVICES + tuple(WORKERS):
-            self.run(service, "-m", "services.common.run", service)
-        self.run("gateway", "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app")
+            self.run(service, "-m", "services.common.run", service, env=self._metrics_env(service))
+        self.run("gateway", "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app",
+                 env=self._metrics_env("gateway"))
         wait_for(self.ready, timeout=90, interval=0.5, what="the stack to be ready")
 
-    def another_gateway(self, name: str = "gateway-2") -> str:
+    def _metrics_env(self, name: str) -> dict:
+        self.metrics_ports[name] = _free_port()
+        return {"METRICS_PORT": str(self.metrics_ports[name]), "METRICS_BIND": "127.0.0.1"}
+
+    def another_gateway(self, name: str = "gateway-2", env: dict | None = None) -> str:
         """A further gateway process on the same services (as behind a load balancer); its URL."""
         port = _free_port()
         self.run(name, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app",
-                 env={"GATEWAY_BIND": f"127.0.0.1:{port}"})
+                 env={"GATEWAY_BIND": f"127.0.0.1:{port}", **self._metrics_env(name), **(env or {})})
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: self.ready(base), timeout=60, interval=0.5, what=f"{name} to be ready")
         return base

@@ -92,6 +92,30 @@ def test_pitfall_16_tenant_scope_is_in_every_query_not_in_row_security_or_a_conn
     assert "set_config(" not in code
 
 
+def test_every_process_serves_its_metrics_and_the_gateway_adds_up_its_workers(stack, admin_token):
+    """Each service, worker and gateway answers /metrics on its METRICS_PORT; a gateway of two
+    gunicorn workers serves the sum of both (prometheus_client's multiprocess mode)."""
+    def scrape(port: int) -> str:
+        try:
+            answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        except requests.ConnectionError:
+            return ""
+        return answer.text if answer.status_code == 200 else ""
+
+    requests.get(f"{stack.base}/api/v1/me", headers=auth(admin_token), timeout=10)
+    for name, port in list(stack.metrics_ports.items()):
+        text = wait_for(lambda: scrape(port), timeout=30, what=f"{name}'s metrics")
+        if name in ("identity", "orders", "billing", "tracking", "notify"):
+            assert "# TYPE portal_rpc_seconds histogram" in text, name
+    two = stack.another_gateway("gateway-metrics", env={"GATEWAY_WORKERS": "2"})
+    for _ in range(40):                       # new connections: spread over both workers
+        assert requests.get(f"{two}/healthz", timeout=10, headers={"Connection": "close"}).status_code == 200
+    text = scrape(stack.metrics_ports["gateway-metrics"])
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("portal_http_requests_total{") and 'route="/healthz"' in line)
+    assert counted == 40, text[:2000]
+
+
 def test_pitfall_03_a_service_that_dies_is_restarted_by_its_supervisor(stack, admin_token):
     supervisor = stack.procs["identity"]
 
