@@ -77,3 +77,36 @@ def test_links_and_one_time_tokens_made_before_the_rotation_still_work(rotate):
     rotate(NEW)
     assert not _csrf_matches(csrf, "sid-1") and not _csrf_matches("", "sid-1")
     assert invite_token not in one_time.candidates("invite", "inv-1", "nonce-1")
+
+
+def test_prepare_reseals_stored_totp_and_webhook_secrets_with_the_new_key(rotate, tmp_path, monkeypatch):
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from services.common import prepare
+    from services.identity.models import Base as IdentityBase, User
+    from services.notify import webhook_http
+    from services.notify.models import Base as NotifyBase, WebhookEndpoint
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    engines = {}
+    for service, base in (("identity", IdentityBase), ("notify", NotifyBase)):
+        engines[service] = create_engine(f"sqlite:///{tmp_path}/{service}.db")
+        base.metadata.create_all(engines[service])
+    rotate(OLD)
+    with Session(engines["identity"]) as session, session.begin():
+        session.add(User(email="two@factor.example", role="customer_user",
+                         totp_secret=keys.seal("totp-secret", "JBSWY3DPEHPK3PXP")))
+    with Session(engines["notify"]) as session, session.begin():
+        session.add(WebhookEndpoint(url="https://partner.example/hook", event_types=["*"],
+                                    secret_sealed=webhook_http.seal("whsec_partner")))
+    rotate(NEW, OLD)
+    prepare.reseal()
+    rotate(NEW)                                         # the old key is gone: still readable
+    with Session(engines["identity"]) as session:
+        assert keys.unseal("totp-secret", session.scalar(select(User.totp_secret))) == "JBSWY3DPEHPK3PXP"
+    with Session(engines["notify"]) as session:
+        assert webhook_http.unseal(session.scalar(select(WebhookEndpoint.secret_sealed))) == "whsec_partner"
+    for engine in engines.values():
+        engine.dispose()
