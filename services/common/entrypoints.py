@@ -28,7 +28,7 @@ from services.common.broker import release_quietly
 from services.common.caller import verify as verify_caller
 from services.common.caller import CONTEXT_KEY as CALLER_KEY
 from services.common.db import Database
-from services.common.errors import ValidationFailed
+from services.common.errors import ServiceUnavailable, Unauthenticated, ValidationFailed
 from services.common.events import read_envelope
 from services.common.logs import correlation_id
 from services.common.topology import HandlerQueue, declare_handler
@@ -56,6 +56,31 @@ def _finish(container, worker_ctx, exc_info, inbox=None):
     except Exception:
         log.exception("commit failed for %s", worker_ctx)
         return sys.exc_info()
+
+
+def _unavailable_if_database_away(exc_info):
+    """A database that is restarting or out of connections is "retry shortly" (503 with
+    Retry-After at the gateway), not a bug: nameko would carry SQLAlchemy's OperationalError over
+    as an unknown type, which the gateway answers with a 500 (found by the database-faults suite,
+    tests/attack/test_database_faults.py). A statement timeout is the same kind of failure."""
+    if exc_info is None:
+        return None
+    from sqlalchemy import exc as sa
+
+    error = exc_info[1]
+    away = isinstance(error, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)) or (
+        isinstance(error, sa.DBAPIError) and error.connection_invalidated)
+    try:    # unwrapped, too: a pooled connection reset on check-in raises psycopg2's own error
+        import psycopg2
+
+        away = away or isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    except ImportError:     # SQLite only
+        pass
+    if not away:
+        return exc_info
+    log.warning("database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
+    unavailable = ServiceUnavailable("The database is not answering; retry shortly.")
+    return type(unavailable), unavailable, exc_info[2]
 
 
 class ReplySender(SharedExtension):
@@ -130,10 +155,18 @@ class PortalRpc(Rpc):
                         time.time() - float(deadline))
             self.rpc_consumer.queue_consumer.ack_message(message)
             return
+        # PITFALLS 9: a caller header that is present but not a valid signed context (forged,
+        # altered, expired, not a string) is refused before any work, so it never even reaches
+        # the method's validation (RpcConsumer replies with the error and acks).
+        presented = message.headers.get(f"nameko.{CALLER_KEY}")
+        if presented is not None:
+            problem = verify_caller(presented).problem
+            if problem:
+                raise Unauthenticated(problem)
         super().handle_message(body, message)
 
     def handle_result(self, message, worker_ctx, result, exc_info):
-        exc_info = _finish(self.container, worker_ctx, exc_info)
+        exc_info = _unavailable_if_database_away(_finish(self.container, worker_ctx, exc_info))
         if exc_info is not None:
             result = None
         result, exc_info = self.replies.send(message, result, exc_info)
@@ -216,7 +249,10 @@ class Correlation(DependencyProvider):
     one line per worker (entrypoint, outcome, duration) carrying it."""
 
     def worker_setup(self, worker_ctx):
-        correlation_id.set(worker_ctx.data.get(CORRELATION_KEY) or worker_ctx.call_id)
+        # At most 64 characters, the outbox's column: a call without a correlation header falls
+        # back on nameko's call id ("<service>.<method>.<uuid>", 66+ characters for a long method
+        # name), which made every event such a call emitted fail with a DataError.
+        correlation_id.set(str(worker_ctx.data.get(CORRELATION_KEY) or worker_ctx.call_id)[:64])
         worker_ctx.started = time.perf_counter()
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
