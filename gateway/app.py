@@ -25,11 +25,56 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 's
             "img-src 'self' data:; frame-ancestors 'none'")
 
 
+class ErrorDetail(Schema):
+    code = fields.String(required=True, metadata={"description": "snake_case, stable: what went wrong."})
+    message = fields.String(required=True, metadata={"description": "A sentence for people."})
+    details = fields.Dict(metadata={"description": "More about it, e.g. `fields` for a 422."})
+
+
+class ErrorBody(Schema):
+    """The API's error body (gateway/errors.py)."""
+    error = fields.Nested(ErrorDetail, required=True)
+
+
 class PortalApi(Api):
     """flask-smorest's Api, rendering errors as the API's error body."""
 
+    # The document describes the error body the gateway really sends: flask-smorest's default
+    # ({code, status, message, errors}) matched no error answer (found by Schemathesis,
+    # tests/attack/test_schemathesis.py).
+    ERROR_SCHEMA = ErrorBody
+
     def handle_http_exception(self, error):
         return errors.render_http_exception(error)
+
+
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def document_decimals(api: Api) -> None:
+    """Money and other exact decimals travel as strings ("12.50", API.md); a Decimal field with
+    ``as_string`` (DecimalString included) sends one. apispec documented them as `type: number`
+    with their Range bounds as Decimals, which the JSON document rendered as strings
+    ("minimum": "0": not valid OpenAPI, Schemathesis could not generate a request) and which
+    promised numbers where the API answers strings (found by Schemathesis,
+    tests/attack/test_schemathesis.py). Document them as decimal strings; their bounds stay
+    readable as `x-minimum`/`x-maximum`. Any other Decimal bound becomes a JSON number."""
+
+    def decimal_as_string(_converter, field, ret, **_kwargs):
+        if isinstance(field, fields.Decimal) and field.as_string:
+            ret.update(type="string", format="decimal", pattern=DECIMAL_PATTERN)
+            for bound in _BOUNDS:
+                if bound in ret:
+                    ret[f"x-{bound}"] = str(ret.pop(bound))
+            if isinstance(ret.get("default"), Decimal):
+                ret["default"] = str(ret["default"])
+        for bound in _BOUNDS:
+            if isinstance(ret.get(bound), Decimal):
+                ret[bound] = float(ret[bound])
+        return {}
+
+    api.ma_plugin.converter.add_attribute_function(decimal_as_string)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -55,7 +100,12 @@ def create_app(config: dict | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
+    # Flask >= 2.3 ignores JSON_SORT_KEYS; its provider sorted keys, and sorting a dict with int and
+    # str keys (marshmallow's errors for a list: {0: {...}, "_schema": [...]}) raised TypeError:
+    # a 422 became a 500 (found by Schemathesis, tests/attack/test_schemathesis.py).
+    app.json.sort_keys = app.config["JSON_SORT_KEYS"]
     api = PortalApi(app)
+    document_decimals(api)
     errors.register(app)
 
     from gateway.blueprints import (account, admin, auth, billing, conversations, dispatch, health,
@@ -78,6 +128,7 @@ def create_app(config: dict | None = None) -> Flask:
         # A JSON body is small; only uploads may be large (PITFALLS 12).
         if request.mimetype != "multipart/form-data":
             request.max_content_length = app.config["MAX_JSON_BYTES"]
+            refuse_unstorable_text()
 
     @app.after_request
     def _finish(response):

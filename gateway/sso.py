@@ -106,7 +106,9 @@ def finish(name: str, args: dict, cookie: str | None) -> dict:
         flow = _serializer().loads(cookie or "", max_age=FLOW_SECONDS)
     except BadSignature:
         raise Unauthenticated("This sign-in did not start here or took too long; start again.") from None
-    if flow["provider"] != name or not secrets.compare_digest(flow["state"], args.get("state", "")):
+    # Bytes: compare_digest raises TypeError on a non-ASCII str (a 500 for a hostile `state`).
+    if flow["provider"] != name or not secrets.compare_digest(flow["state"].encode(),
+                                                              args.get("state", "").encode()):
         raise Unauthenticated("This sign-in did not start here; start again.")
     if "error" in args or "code" not in args:
         raise Unauthenticated(f"The provider did not sign you in ({args.get('error', 'no code')}).")
@@ -124,6 +126,6 @@ def finish(name: str, args: dict, cookie: str | None) -> dict:
         raise Unauthenticated(f"The provider's answer could not be verified ({type(exc).__name__}).") from None
     except Exception as exc:       # Authlib's OAuth errors: a refused or replayed code
         raise Unauthenticated(f"The provider refused the sign-in ({exc}).") from None
-    if not secrets.compare_digest(str(claims.get("nonce", "")), flow["nonce"]):
+    if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), flow["nonce"].encode()):
         raise Unauthenticated("This sign-in's answer belongs to another flow; start again.")
     return {**claims, "portal_next": flow.get("next")}

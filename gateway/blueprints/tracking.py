@@ -14,7 +14,8 @@ from gateway.auth import caller, requires
 from gateway.blueprints.web import html_page, tile_origin
 from gateway.rpc import answer, client
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
-from services.tracking.schemas import LinkIn, PublicTrackingOut, TrackingLinkOut, TrackingOut
+from services.tracking.schemas import (DriverPositionOut, LinkIn, PublicTrackingOut, TrackingLinkOut,
+                                       TrackingOut, TrackingStatsOut)
 
 blp = Blueprint("tracking", __name__, url_prefix="/api/v1",
                 description="Tracking: status, ETAs, location, live streams and tracking links.")
@@ -105,6 +106,7 @@ def public_stream(token):
 
 @blp.route("/admin/tracking/stats", methods=["GET"])
 @requires(*sorted(OPERATOR_ROLES))
+@blp.response(200, TrackingStatsOut)    # documented: the document had no 200 here (Schemathesis)
 def stats():
     """Driver messages refused (by reason: bad JSON, bad credential, another driver's stop ...),
     how many drivers report, the oldest position kept."""
@@ -113,6 +115,7 @@ def stats():
 
 @blp.route("/admin/drivers/positions", methods=["GET"])
 @requires(*sorted(OPERATOR_ROLES))
+@blp.response(200, DriverPositionOut(many=True))
 def driver_positions():
     """Every driver's latest position, exact (operator staff only)."""
     return answer(tracking("driver_positions"))

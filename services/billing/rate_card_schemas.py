@@ -90,7 +90,9 @@ class RateCardIn(StrictSchema):
 
     @validates("surcharges")
     def distinct_names(self, value, **_):
-        names = [s["name"] for s in value]
+        # .get: a surcharge whose own name failed validation arrives here without one (a
+        # KeyError was a 500; found by Schemathesis, tests/attack/test_schemathesis.py).
+        names = [s.get("name") for s in value]
         if len(set(names)) != len(names):
             # A surcharge's line code is surcharge:<name>; two of one name could not be told apart.
             raise ValidationError("Give each surcharge its own name.")

@@ -19,8 +19,13 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+MAX_PAGE = 1_000_000
+
+
 class PageArgs(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Bounded: page * per_page is a PostgreSQL OFFSET (bigint); a page of 10**22 was a 500
+    # "bigint out of range" (found by Schemathesis, tests/attack/test_schemathesis.py).
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     sort = fields.String(load_default=None)
 

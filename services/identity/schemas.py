@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, pre_load, validate
 from marshmallow.utils import get_value
 
-from services.common.schemas import StrictSchema
+from services.common.schemas import MAX_PAGE, StrictSchema
 
 LOCATION_SHARING = ("exact", "approximate", "none")
 
@@ -178,7 +178,7 @@ class AuditArgs(StrictSchema):
     action = fields.String(load_default=None)
     since = fields.AwareDateTime(load_default=None)
     until = fields.AwareDateTime(load_default=None)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))   # an OFFSET: bounded
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

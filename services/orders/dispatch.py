@@ -54,9 +54,11 @@ def _route(session: Session, route_id: str, lock: bool = False) -> Route:
 
 def _check_refs(session: Session, data: dict) -> None:
     errors = {}
-    if data.get("depot_id") and session.get(Depot, data["depot_id"]) is None:
+    # "is not None", not truthiness: an empty id skipped the check and then broke the foreign
+    # key on insert, a 500 (found by Schemathesis, tests/attack/test_schemathesis.py).
+    if data.get("depot_id") is not None and session.get(Depot, data["depot_id"]) is None:
         errors["depot_id"] = ["No such depot."]
-    if data.get("driver_id"):
+    if data.get("driver_id") is not None:
         driver = session.get(Driver, data["driver_id"])
         if driver is None or not driver.is_active:
             errors["driver_id"] = ["No such active driver."]

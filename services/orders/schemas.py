@@ -8,7 +8,7 @@ from marshmallow import (INCLUDE, Schema, ValidationError, fields, post_load, pr
                          validates_schema)
 
 from services.common.money import MoneySchema
-from services.common.schemas import PageArgs, StrictSchema
+from services.common.schemas import MAX_PAGE, PageArgs, StrictSchema
 
 KINDS = ("delivery", "booking", "rental")
 STATUSES = ("draft", "submitted", "scheduled", "in_transit", "delivered", "failed", "cancelled")
@@ -131,20 +131,22 @@ class OrderPatch(OrderFields):
     """Any subset of the order's fields; ``stops`` and ``items``, when given, replace the lists."""
 
 
+# Every part but line1 is optional on input, and answers carry it as null when not given: the
+# document says so (a non-nullable string here was contradicted by every answer, Schemathesis).
 class AddressOut(Schema):
-    unit = fields.String()
-    line1 = fields.String()
-    line2 = fields.String()
-    city = fields.String()
-    state = fields.String()
-    postal_code = fields.String()
-    country = fields.String()
+    unit = fields.String(allow_none=True)
+    line1 = fields.String(allow_none=True)
+    line2 = fields.String(allow_none=True)
+    city = fields.String(allow_none=True)
+    state = fields.String(allow_none=True)
+    postal_code = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
 
 
 class ContactOut(Schema):
-    name = fields.String()
-    phone = fields.String()
-    email = fields.String()
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
 
 
 class StopOut(Schema):
@@ -424,7 +426,7 @@ class ImportOut(Schema):
 
 
 class ImportArgs(StrictSchema):
-    errors_page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    errors_page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))   # an OFFSET: bounded
     errors_per_page = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
 
 

@@ -115,3 +115,29 @@ class TrackingLinkOut(StrictSchema):
     active = fields.Boolean()
     token = fields.String(metadata={"description": "Shown once, when the link is made."})
     url = fields.String(metadata={"description": "The public page; shown once."})
+
+
+# --- operator reports (documented in the OpenAPI document; the service builds them in reports.py)
+class RejectionOut(StrictSchema):
+    count = fields.Integer()
+    last_at = fields.String()
+    last_detail = fields.String(allow_none=True)
+
+
+class TrackingStatsOut(StrictSchema):
+    rejected = fields.Dict(keys=fields.String(), values=fields.Nested(RejectionOut),
+                           metadata={"description": "By reason: bad JSON, bad credential, another driver's stop ..."})
+    rejected_total = fields.Integer()
+    drivers_reporting = fields.Integer()
+    oldest_position = fields.String(allow_none=True)
+
+
+class DriverPositionOut(StrictSchema):
+    driver_id = fields.String()
+    lat = fields.Float()
+    lng = fields.Float()
+    speed_mps = fields.Float(allow_none=True)
+    heading = fields.Float(allow_none=True)
+    accuracy_m = fields.Float(allow_none=True)
+    recorded_at = fields.String()
+    learned_speed_mps = fields.Float(allow_none=True)

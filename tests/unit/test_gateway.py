@@ -137,3 +137,49 @@ def test_a_temporary_password_token_may_only_change_the_password(client):
     token, _ = tokens.issue(ctx, limited=tokens.LIMITED_TWO_FACTOR)
     response = client.get("/api/v1/admin/customers", headers={"Authorization": f"Bearer {token}"})
     assert error_of(response)["details"]["reason"] == "two_factor_setup_required"
+
+
+def test_the_document_describes_the_error_body_and_decimal_strings(client):
+    """What Schemathesis (tests/attack/test_schemathesis.py) found the document got wrong: the
+    error body, and exact decimals (strings on the wire; bounds were rendered as strings)."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["error"] and error["properties"]["error"]["$ref"].endswith("/ErrorDetail")
+    assert spec["components"]["responses"]["DEFAULT_ERROR"]["content"]["application/json"]["schema"][
+        "$ref"].endswith("/ErrorBody")
+    amount = spec["components"]["schemas"]["PaymentIn"]["properties"]["amount"]
+    assert amount["type"] == "string" and amount["format"] == "decimal" and "minimum" not in amount
+
+    def bounds(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") \
+                        and not isinstance(value, dict):         # (not a property of that name)
+                    yield value
+                yield from bounds(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from bounds(value)
+
+    assert all(isinstance(b, (int, float)) for b in bounds(spec))
+
+
+@pytest.mark.parametrize("body", [b'{"name": "a\\u0000b"}', b'{"name": "\\udb7c"}', b'{"a\\u0000": 1}'])
+def test_text_that_cannot_be_stored_is_400_before_any_rpc(client, body):
+    response = client.patch("/api/v1/me", data=body, content_type="application/json", headers=bearer())
+    assert response.status_code == 400 and error_of(response)["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orders?q=a%00", "/api/v1/orders/a%00b"])
+def test_a_nul_in_the_path_or_query_is_400_before_any_rpc(client, path):
+    response = client.get(path, headers=bearer())
+    assert response.status_code == 400 and error_of(response)["code"] == "bad_request"
+
+
+def test_errors_keyed_by_list_index_and_name_are_422_not_500(client):
+    """marshmallow keys a list's errors by index next to "_schema" (found by Schemathesis)."""
+    staff = bearer(role=OPERATOR_ADMIN)
+    response = client.post("/api/v1/admin/rate-cards", headers=staff, json={
+        "name": "x", "surcharges": [{"name": 1.5, "type": "fixed", "amount": "1"}, {"type": "fixed"}]})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "surcharges" in error_of(response)["details"]["fields"]

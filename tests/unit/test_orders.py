@@ -668,3 +668,25 @@ def test_a_quote_accepted_after_its_draft_was_submitted_is_only_linked(factory):
     booked = call(factory, alice, "get_order", draft["id"])
     assert booked["status"] == "submitted" and booked["price"] is None
     assert [i["description"] for i in booked["items"]] == ["Boxes"]
+
+
+@pytest.mark.parametrize("ref", ["depot_id", "driver_id"])
+def test_an_empty_depot_or_driver_id_is_a_field_error_not_a_broken_foreign_key(factory, ref):
+    """Found by Schemathesis: "" skipped the reference check and failed on insert (a 500)."""
+    with pytest.raises(ValidationFailed) as refused:
+        call(factory, OPERATOR, "create_route", {"name": "R", "day": "2026-12-01", ref: ""})
+    assert ref in refused.value.details["fields"]
+
+
+def test_a_rental_contract_needs_a_real_order_of_its_own(factory):
+    """Found by Schemathesis: order_id "" was stored, and the second one broke the unique column."""
+    alice = customer(factory)
+    order = call(factory, alice, "create_order", delivery())
+    contract = {"customer_id": alice.customer_id, "starts_on": "2026-11-01",
+                "items": [{"item": "SCAF-10", "quantity_out": 1}]}
+    with pytest.raises(ValidationFailed):
+        call(factory, OPERATOR, "create_rental", {**contract, "order_id": ""})
+    call(factory, OPERATOR, "create_rental", {**contract, "order_id": order["id"]})
+    with pytest.raises(ValidationFailed, match="not valid|rental contract already") as refused:
+        call(factory, OPERATOR, "create_rental", {**contract, "order_id": order["id"]})
+    assert "order_id" in refused.value.details["fields"]
