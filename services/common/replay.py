@@ -127,14 +127,15 @@ def died_at(message) -> datetime | None:
 def expire(connection: Connection, dead_letter_queue: str, before: datetime) -> int:
     """Delete the messages dead-lettered before ``before`` (a retention: a parked message holds
     what its event held, a rejected driver message a position). A dead-letter queue is in the
-    order the messages died, so this stops at the first younger one; that one and the rest stay
-    (closing the channel returns the one looked at)."""
+    order the messages died, so this stops at the first younger one; that one and the rest stay."""
     channel = connection.channel()
     dropped = 0
     try:
         while (message := channel.basic_get(dead_letter_queue, no_ack=False)) is not None:
             when = died_at(message)
             if when is None or when >= before:
+                # Back where it was, now: a close would return it too, but only later.
+                channel.basic_reject(message.delivery_tag, requeue=True)
                 break
             channel.basic_ack(message.delivery_tag)
             dropped += 1
