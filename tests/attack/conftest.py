@@ -43,7 +43,7 @@ def pytest_unconfigure(config):
 
 
 # --- one running platform for the suites that attack it through the gateway ------------------
-mailbox, oidc_provider, admin_token = e2e.mailbox, e2e.oidc_provider, e2e.admin_token
+mailbox, oidc_provider, admin_token, receiver = e2e.mailbox, e2e.oidc_provider, e2e.admin_token, e2e.receiver
 
 
 @pytest.fixture(scope="package")

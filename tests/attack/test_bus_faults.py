@@ -29,7 +29,6 @@ from tests.attack.private_postgres import PrivatePostgres
 from tests.attack.report import Report
 from tests.attack.soak_bus import Soak, run_soak
 from tests.attack.soak_stack import private_stack
-from tests.e2e.test_notify_flows import Receiver
 
 RUNS: list[Soak] = []
 REPORT = Report("Faults on the bus", lambda: RUNS[-1].figure() if RUNS else "the soak did not run")
@@ -61,13 +60,6 @@ def platform(broker, cluster, mailbox, oidc_provider):
         yield stack
     finally:
         stack.stop()
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    made = Receiver()
-    yield made
-    made.server.shutdown()
 
 
 def soak_of(platform, broker, cluster, mailbox, receiver, kills: int, gap: float) -> Soak:

@@ -26,7 +26,7 @@ from tests.attack.soak_stack import (Load, admin_token_of, call, customer_with_u
                                      service_children)
 from tests.conftest import wait_for
 from tests.e2e.conftest import auth
-from tests.e2e.test_notify_flows import ORDER, Receiver, _webhook
+from tests.e2e.test_notify_flows import ORDER, _webhook
 
 CLIENT_TIMEOUT = 30.0          # the gateway's RPC deadline is 5 s: an answer later than this is a hang
 FIGURES = {"restarts": 0, "rate": 0.0, "503": 0, "hung": 0, "other_5xx": 0, "pool_back": 0.0, "lost": 0}
@@ -61,13 +61,6 @@ def platform(cluster, make_vhost, mailbox, oidc_provider):
         yield stack
     finally:
         stack.stop()
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    made = Receiver()
-    yield made
-    made.server.shutdown()
 
 
 def _run(platform, cluster, mailbox, receiver, restarts: int, threads: int):

@@ -43,7 +43,7 @@ from tests.attack.privacy_scan import Scanner, metres
 from tests.attack.report import Report
 from tests.conftest import PG_SERVER, wait_for
 from tests.e2e.conftest import auth, get, invite_and_accept, post
-from tests.e2e.test_notify_flows import Receiver
+from tests.e2e.conftest import Receiver
 from tests.e2e.test_tracking_flows import Stream, customer, order, route_with, tracking
 
 pytestmark = pytest.mark.e2e

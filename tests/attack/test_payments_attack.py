@@ -28,7 +28,6 @@ from tests.attack.report import Report
 from tests.conftest import wait_for
 from tests.e2e.conftest import get, invite_and_accept, post
 from tests.e2e.test_billing_flows import pay
-from tests.e2e.test_notify_flows import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -52,13 +51,6 @@ def wiretap(amqp_uri):
     tap = Wiretap(amqp_uri, f"attack-payments-{uuid.uuid4().hex[:8]}")
     yield tap
     tap.close()
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    made = Receiver()
-    yield made
-    made.server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,9 @@ end-to-end package, stopped when it ends (its services share the run's vhost wit
 integration suite, which must not find them answering)."""
 import json
 import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import re
 import signal
 import socket
@@ -199,3 +202,40 @@ def invite_and_accept(stack, mailbox, admin_token, customer_id, email, role="cus
     again = post(stack, "/api/v1/invites/accept", {"token": link[2], "name": "Robin", "password": PASSWORD})
     assert again.status_code == 404                # the link works once
     return sign_in(stack, email)
+
+
+# --- a partner's webhook receiver ----------------------------------------------------------
+class Receiver:
+    """A partner's HTTP endpoint on loopback: keeps every request; ``/gone`` answers 410."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                          "at": time.time()})
+                self.send_response(410 if self.path.startswith("/gone") else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def of(self, path: str, event_type: str, order_id: str) -> list[dict]:
+        return [r for r in self.requests if r["path"] == path and json.loads(r["body"])["type"] == event_type
+                and json.loads(r["body"])["data"].get("order_id") == order_id]
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    made = Receiver()
+    yield made
+    made.server.shutdown()

@@ -5,10 +5,7 @@ deliveries they verify with the ``standardwebhooks`` library; customer B hears n
 URLs inside the network are refused; a receiver that answers 410 Gone disables its endpoint
 and its owner is emailed; test events and replays keep their ``webhook-id``."""
 import json
-import threading
-import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -18,42 +15,6 @@ from tests.conftest import wait_for
 from tests.e2e.conftest import auth, get, invite_and_accept, post
 
 pytestmark = pytest.mark.e2e
-
-
-class Receiver:
-    """A partner's HTTP endpoint on loopback: keeps every request; ``/gone`` answers 410."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                          "at": time.time()})
-                self.send_response(410 if self.path.startswith("/gone") else 200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def of(self, path: str, event_type: str, order_id: str) -> list[dict]:
-        return [r for r in self.requests if r["path"] == path and json.loads(r["body"])["type"] == event_type
-                and json.loads(r["body"])["data"].get("order_id") == order_id]
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    made = Receiver()
-    yield made
-    made.server.shutdown()
 
 
 def _customer(stack, mailbox, admin_token, role="customer_admin"):

@@ -17,7 +17,7 @@ from services.common.topology import declare_all
 from tests.conftest import PG_SERVER, wait_for
 from tests.e2e.conftest import Stack, auth, get, invite_and_accept, post
 from tests.e2e.test_billing_flows import ORDER
-from tests.e2e.test_notify_flows import Receiver
+from tests.e2e.conftest import Receiver
 from tests.e2e.test_tracking_flows import Stream
 
 pytestmark = pytest.mark.e2e
