@@ -8,7 +8,7 @@ from nameko.timer import timer
 
 from services.common.caller import SERVICE, CallerContext
 from services.common.config import env_float
-from services.common.db import Database
+from services.common.database import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.errors import ValidationFailed
 from services.common.schemas import load

@@ -14,19 +14,16 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from nameko.extensions import DependencyProvider
 from sqlalchemy import (BigInteger, DateTime, Integer, MetaData, String, Text, create_engine,
                         event, select)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from services.common.config import database_url, env_int
+from services.common.config import env_int
 from services.common.errors import Conflict, ValidationFailed
 from services.common.events import make_envelope
 from services.common.logs import correlation_id
-from services.common.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 
@@ -288,94 +285,3 @@ class UnitOfWork:
         if self._session is not None:
             self._session.close()
             self._session = None
-
-
-class Database(DependencyProvider):
-    """Injects a UnitOfWork per worker. Our entrypoints call ``finish`` before replying/acking;
-    for other entrypoints (timers) ``worker_result`` finishes it."""
-
-    relay = OutboxRelay()
-
-    def __init__(self, base: type[DeclarativeBase]):
-        self.base = base
-        self.engine: Engine | None = None
-        self.factory: sessionmaker | None = None
-        self.units: dict[Any, UnitOfWork] = {}
-        self.on_commit: Callable[[], None] | None = None
-
-    def setup(self) -> None:
-        url = self.container.config.get("DATABASE_URL") or database_url(self.container.service_name)
-        self.engine = make_engine(url)
-        self.factory = sessionmaker(self.engine, expire_on_commit=False)
-        self.relay.attach(self)
-
-    def stop(self) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
-
-    def kill(self) -> None:
-        self.stop()
-
-    def new_unit(self) -> UnitOfWork:
-        return UnitOfWork(self.factory, self.base, self.on_commit)
-
-    def get_dependency(self, worker_ctx) -> UnitOfWork:
-        unit = self.units[worker_ctx] = self.new_unit()
-        return unit
-
-    def finish(self, worker_ctx, exc_info, inbox: tuple[str, str] | None = None):
-        """Commit (or roll back) the worker's transaction; returns the exc_info to report.
-
-        With ``inbox`` the (consumer, event id) is recorded in the same transaction; if another
-        delivery of that event committed first, the effect is rolled back and the duplicate is
-        reported as done (``"duplicate"``)."""
-        unit = self.units.get(worker_ctx)
-        if unit is None or unit.finished:
-            return exc_info
-        if exc_info is not None:
-            unit.rollback()
-            return exc_info
-        try:
-            if inbox is not None:
-                unit.mark_applied(*inbox)
-            unit.commit()
-        except IntegrityError:
-            unit.rollback()
-            if inbox is not None and self.inbox_contains(*inbox):
-                log.info("event %s already applied by %s; duplicate dropped", inbox[1], inbox[0])
-                return None
-            raise
-        return None
-
-    def inbox_contains(self, consumer: str, event_id: str) -> bool:
-        """Asked before every event is handled: one autocommit round trip (not BEGIN, SELECT,
-        ROLLBACK), since a consumer asks it once per message."""
-        model = self.base.InboxMessage
-        rows = self.new_unit().read(select(model.event_id).where(model.consumer == consumer,
-                                                                  model.event_id == event_id))
-        return bool(rows)
-
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
-        unit = self.units.get(worker_ctx)
-        if unit is not None and not unit.finished:
-            # An exception raised here kills the whole container (nameko treats a dependency's
-            # failure as fatal): a timer's commit while PostgreSQL restarts took notify down
-            # (tests/attack/test_database_faults.py). The work is rolled back and the timer
-            # runs again on its next tick, so log it and carry on.
-            try:
-                if exc_info is None:
-                    unit.commit()
-                else:
-                    unit.rollback()
-            except Exception as exc:
-                log.warning("%s: transaction not committed (%s)", worker_ctx.entrypoint.method_name,
-                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                try:
-                    unit.rollback()
-                except Exception:
-                    pass        # the connection is gone; the pool replaces it
-
-    def worker_teardown(self, worker_ctx) -> None:
-        unit = self.units.pop(worker_ctx, None)
-        if unit is not None:
-            unit.close()

@@ -27,7 +27,7 @@ from nameko.rpc import Rpc
 from services.common.broker import release_quietly
 from services.common.caller import verify as verify_caller
 from services.common.caller import CONTEXT_KEY as CALLER_KEY
-from services.common.db import Database
+from services.common.database import Database
 from services.common.errors import ServiceUnavailable, Unauthenticated, ValidationFailed
 from services.common.events import read_envelope
 from services.common.logs import correlation_id

@@ -18,12 +18,10 @@ from datetime import datetime, timedelta, timezone
 
 import amqp
 from kombu import Connection
-from nameko.extensions import SharedExtension
 from sqlalchemy import or_, select, update
 
 from services.common import metrics
 from services.common.broker import release_quietly
-from services.common.config import env, env_float
 from services.common.events import EXCHANGE
 
 log = logging.getLogger(__name__)
@@ -157,75 +155,3 @@ class OutboxPublisher:
                 session.execute(update(m).where(m.seq.in_(unconfirmed))
                                 .values(attempts=m.attempts + 1, last_error="not confirmed by the broker"))
         return len(published)
-
-
-class OutboxRelay(SharedExtension):
-    """Runs the OutboxPublisher of a service's Database in a managed greenthread."""
-
-    def __init__(self):
-        super().__init__()
-        self.database = None
-        self.publisher: OutboxPublisher | None = None
-        self._wake = None
-        self._running = False
-        self._gt = None
-
-    def attach(self, database) -> None:
-        self.database = database
-        database.on_commit = self.wake
-
-    def start(self):
-        from eventlet.event import Event
-
-        if self.database is None or not self.container.config.get("OUTBOX_RELAY", True):
-            return
-        self.publisher = OutboxPublisher(self.database.factory, self.database.base,
-                                         self.container.config.get("AMQP_URI") or env("AMQP_URI"),
-                                         self.container.service_name)
-        self._wake = Event()
-        self._running = True
-        self._gt = self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
-
-    def wake(self) -> None:
-        if self._wake is not None and not self._wake.ready():
-            self._wake.send(True)
-
-    def _run(self) -> None:
-        import eventlet
-        from eventlet.event import Event
-
-        poll = env_float("OUTBOX_POLL_SECONDS")
-        failures = 0
-        while self._running:
-            try:
-                sent = self.publisher.relay_once()
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("outbox relay round failed (%d in a row)", failures)
-                self.publisher.close()
-                sent = 0
-            if sent:
-                continue            # there may be more: go on at once
-            if self._wake.ready():
-                self._wake = Event()
-                continue
-            with eventlet.Timeout(min(poll * (2 ** failures), 30), False):
-                self._wake.wait()
-            if self._wake.ready():
-                self._wake = Event()
-
-    def stop(self):
-        self._running = False
-        self.wake()
-        if self._gt is not None:
-            self._gt.wait()
-        if self.publisher is not None:
-            self.publisher.close()
-
-    def kill(self):
-        self._running = False
-        if self._gt is not None:
-            self._gt.kill()
-        if self.publisher is not None:
-            self.publisher.close()

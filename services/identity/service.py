@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from services.common.caller import SERVICE
-from services.common.db import Database
+from services.common.database import Database
 from services.common.entrypoints import rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService

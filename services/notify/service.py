@@ -3,7 +3,7 @@ pumps its two outgoing queues: emails and webhook deliveries."""
 from __future__ import annotations
 
 from services.common.config import env_float
-from services.common.db import Database
+from services.common.database import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.events import CATALOGUE
 from services.common.live import LiveUpdates

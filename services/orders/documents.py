@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from eventlet import tpool
 from sqlalchemy import func, select
 
 from services.common.blobs import blob_store
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.offload import off_the_hub
 from services.common.schemas import dump
 from services.orders import files
 from services.orders.booking import get_scoped
@@ -48,7 +48,7 @@ def _thumbnail(key: str, content_type: str) -> str | None:
             return files.thumbnail(stream, content_type)
 
     with store.local_path(key) as path:
-        data = tpool.execute(make, path)
+        data = off_the_hub(make, path)
     return store.put_bytes(data, prefix="thumbs").key if data else None
 
 

@@ -12,7 +12,6 @@ import io
 from datetime import timedelta
 from typing import Any, Iterator
 
-from eventlet import tpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES, SERVICE, Call
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Forbidden, PortalError, ValidationFailed
+from services.common.offload import off_the_hub
 from services.common.schemas import dump, load
 from services.orders import booking, spreadsheet, spreadsheet_template
 from services.common.scoping import get_owned, owned, paged
@@ -66,7 +66,7 @@ def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> d
     check_upload(caller, upload)
     try:
         customer_id = _customer_for(session, caller, form.get("customer_id"))
-        found = tpool.execute(_inspect, upload["key"], upload.get("filename") or "upload")
+        found = off_the_hub(_inspect, upload["key"], upload.get("filename") or "upload")
         if customer_id is None and "client_id" not in found["columns"]:
             raise ValidationFailed.of({"customer_id": [
                 "Name the customer, or give the file a client_id column."]})

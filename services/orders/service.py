@@ -1,7 +1,7 @@
 """The orders service: entrypoints only; the rules live in the domain modules."""
 from __future__ import annotations
 
-from services.common.db import Database
+from services.common.database import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, load
 from services.common.service import PortalService

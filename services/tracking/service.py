@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nameko.timer import timer
 
-from services.common.db import Database
+from services.common.database import Database
 from services.common.live import LiveUpdates
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import load

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.common.db import BigId, Database, service_base
+from services.common.database import Database
+from services.common.db import BigId, service_base
 from services.common.entrypoints import event_handler, rpc
 from services.common.errors import Conflict
 from services.common.service import PortalService

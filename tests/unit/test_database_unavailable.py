@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import exc as sa
 from sqlalchemy.orm import sessionmaker
 
-from services.common.db import Database, make_engine, service_base
+from services.common.database import Database
+from services.common.db import make_engine, service_base
 from services.common.entrypoints import _unavailable_if_database_away
 from services.common.errors import ServiceUnavailable
 
