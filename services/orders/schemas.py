@@ -262,6 +262,8 @@ class OrderSummaryOut(Schema):
     weight_kg = fields.String(allow_none=True)
     price_total = fields.Nested(MoneySchema, allow_none=True, metadata={
         "description": "The price's total, or null until the order is priced."})
+    customer_name = fields.String(allow_none=True, metadata={
+        "description": "The customer's name: in operator staff's lists only."})
 
 
 class OrderPage(Schema):
