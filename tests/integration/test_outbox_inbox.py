@@ -120,6 +120,9 @@ def test_pitfall_02_a_parked_event_is_replayed_to_its_own_queue_once_the_cause_i
         assert (looked.moved, looked.remaining) == (0, 1)
         assert looked.samples == [{"id": event_id, "type": "order.created", "reason": "delivery_limit", "replays": 0}]
         assert rpc.call("probe", "count", event_id) == 0
+        # what a dry run looked at is back once its channel's close has reached the broker
+        wait_for(lambda: channel.queue_declare("evt--probe.apply.dlq", passive=True).message_count == 1,
+                 10, what="the looked-at message back in its queue")
         rpc.call("probe", "record", "cure:sick-1")         # the cause is fixed
         done = replay(conn, "evt--probe.apply.dlq")
         assert (done.moved, done.remaining, done.target) == (1, 0, "evt--probe.apply")
@@ -140,12 +143,16 @@ def test_dead_letters_older_than_a_retention_are_deleted_and_younger_ones_kept(p
     queue = "evt--probe.apply.dlq"
     with Connection(amqp_uri) as conn:
         depth = lambda: conn.channel().queue_declare(queue, passive=True).message_count  # noqa: E731
-        wait_for(lambda: depth() == 1, 30, what="the event parked")
-        now = datetime.now(timezone.utc)
-        assert expire(conn, queue, before=now - timedelta(hours=1)) == 0     # younger: kept
-        assert depth() == 1
-        assert expire(conn, queue, before=now + timedelta(minutes=1)) == 1
-        assert depth() == 0
+        try:
+            wait_for(lambda: depth() == 1, 30, what="the event parked")
+            now = datetime.now(timezone.utc)
+            assert expire(conn, queue, before=now - timedelta(hours=1)) == 0     # younger: kept
+            # put back with a reject, which the broker applies a moment later
+            wait_for(lambda: depth() == 1, 10, what="the younger message back in its queue")
+            assert expire(conn, queue, before=now + timedelta(minutes=1)) == 1
+            assert depth() == 0
+        finally:
+            conn.channel().queue_purge(queue)        # the next test reads this queue
 
 
 def test_a_malformed_event_is_dead_lettered_at_once(probe, rpc, amqp_uri):
