@@ -180,6 +180,31 @@ def make_vhost():
         _rabbitmqctl("delete_vhost", vhost)
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for a server a test starts. Taken below Linux's
+    ephemeral range (32768-60999): a port the kernel hands out there may, between this check and
+    the server's bind, become the local end of one of the many client connections a suite makes,
+    and a server that cannot bind (gunicorn, a metrics endpoint) takes its process down with it.
+    Never the same port twice in a run, so two servers started together cannot pick the same."""
+    import random
+    import socket
+
+    while True:
+        port = random.randint(20000, 32000)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+
+
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     import time

@@ -15,13 +15,13 @@ import uuid
 from pathlib import Path
 
 from tests.conftest import TMP, wait_for
-from tests.e2e.conftest import _free_port
+from tests.conftest import free_port
 
 
 class PrivateBroker:
     def __init__(self, name: str):
         self.node = f"portal-{name}-{uuid.uuid4().hex[:6]}@localhost"
-        self.port = _free_port()
+        self.port = free_port()
         self.home = Path(TMP, f"rabbit-{name}")
         self.home.mkdir(exist_ok=True)
         self.uri = f"amqp://guest:guest@127.0.0.1:{self.port}/"
@@ -37,7 +37,7 @@ class PrivateBroker:
         (self.home / "enabled_plugins").write_text("[].\n")
         self.env = {**os.environ,
                     "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
-                    "RABBITMQ_DIST_PORT": str(_free_port()),
+                    "RABBITMQ_DIST_PORT": str(free_port()),
                     "RABBITMQ_CONF_ENV_FILE": str(self.home / "rabbitmq-env.conf"),
                     "RABBITMQ_CONFIG_FILE": str(self.home / "rabbitmq.conf"),
                     "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.home / "enabled_plugins"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RUN_ID
-from tests.e2e.conftest import _free_port
+from tests.conftest import free_port
 
 
 def _bin(tool: str) -> str | None:
@@ -40,7 +40,7 @@ class PrivatePostgres:
         if owner is not None:
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/portal_{name}"
         self.restarts = 0
 

@@ -9,7 +9,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,21 +17,15 @@ import pytest
 import requests
 
 from services.common.config import ROOT, SERVICES, WORKERS
-from tests.conftest import PG_SERVER, RUN_ID, TMP, _drop, wait_for
+from tests.conftest import PG_SERVER, RUN_ID, TMP, _drop, free_port, wait_for
 
 ADMIN = ("e2e-admin@operator.example", "e2e admin password")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:
     def __init__(self, amqp_uri: str, smtp_port: int, oidc_issuer: str, name: str = "e2e"):
         """``name`` keeps two stacks of one run apart (databases, logs, files)."""
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.logs = Path(TMP, f"{name}-logs")
         self.logs.mkdir(exist_ok=True)
@@ -64,15 +57,18 @@ class Stack:
             self.run(service, "-m", "services.common.run", service, env=self._metrics_env(service))
         self.run("gateway", "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app",
                  env=self._metrics_env("gateway"))
-        wait_for(self.ready, timeout=90, interval=0.5, what="the stack to be ready")
+        try:
+            wait_for(self.ready, timeout=90, interval=0.5, what="the stack to be ready")
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}\n{self.why_not_ready()}") from None
 
     def _metrics_env(self, name: str) -> dict:
-        self.metrics_ports[name] = _free_port()
+        self.metrics_ports[name] = free_port()
         return {"METRICS_PORT": str(self.metrics_ports[name]), "METRICS_BIND": "127.0.0.1"}
 
     def another_gateway(self, name: str = "gateway-2", env: dict | None = None) -> str:
         """A further gateway process on the same services (as behind a load balancer); its URL."""
-        port = _free_port()
+        port = free_port()
         self.run(name, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py", "gateway.wsgi:app",
                  env={"GATEWAY_BIND": f"127.0.0.1:{port}", **self._metrics_env(name), **(env or {})})
         base = f"http://127.0.0.1:{port}"
@@ -84,6 +80,20 @@ class Stack:
             return requests.get(f"{base or self.base}/readyz", timeout=3).status_code == 200
         except requests.RequestException:
             return False
+
+    def why_not_ready(self) -> str:
+        """What a stack that did not come up tells: /readyz's answer, the processes that exited,
+        and the end of each process's log (a failure in CI leaves nothing else to read)."""
+        try:
+            answer = requests.get(f"{self.base}/readyz", timeout=5).text
+        except requests.RequestException as error:
+            answer = repr(error)
+        lines = [f"/readyz: {answer.strip()}"]
+        for name, proc in self.procs.items():
+            tail = self.log(name).splitlines()[-8:]
+            lines.append(f"--- {name} ({'running' if proc.poll() is None else f'exited {proc.returncode}'})")
+            lines.extend(line[:400] for line in tail)
+        return "\n".join(lines)
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
@@ -130,7 +140,7 @@ def mailbox():
     from aiosmtpd.controller import Controller
 
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port(), ready_timeout=10)
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), ready_timeout=10)
     controller.start()
     box.port = controller.port
     yield box
@@ -145,7 +155,7 @@ def oidc_provider():
     warnings.filterwarnings("ignore", message=".*deprecated")
     from oidc_provider_mock import run_server_in_thread
 
-    with run_server_in_thread(port=_free_port()) as server:
+    with run_server_in_thread(port=free_port()) as server:
         yield f"http://127.0.0.1:{server.server_port}"
 
 

@@ -21,14 +21,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from services.common import mail
 from services.common.mail import Email, send
+from tests.conftest import free_port
 
 LINK = "https://portal.example/accept-invite#token=single-use-secret"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Recorder:

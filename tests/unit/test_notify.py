@@ -3,7 +3,6 @@ event's customer, and the staff following it), preferences and unsubscribe links
 email needs (late once per slip, the proof of delivery), webhook payloads under the privacy rules,
 and the two pumps against a real SMTP server (aiosmtpd) and a real HTTP receiver."""
 import json
-import socket
 import threading
 import uuid
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from services.common.errors import NotFound, ValidationFailed
 from services.notify import email_queue, payloads, preferences, webhooks
 from services.notify.models import (Base, EmailMessage, Notification, WebhookDelivery, WebhookEndpoint)
 from services.notify.service import Service
+from tests.conftest import free_port
 from tests.unit.conftest import run_entrypoint
 
 SYSTEM = CallerContext(role=SERVICE)
@@ -199,11 +199,6 @@ def test_account_emails_carry_identitys_secret_and_forget_it_once_sent(factory, 
     assert mail.status == "sent" and mail.text is None and mail.html is None
     assert "s3cret-temp-pass" in next((tmp_path / "mail").glob("*.eml")).read_text()
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_email_pump_retries_the_temporary_records_bounces_and_sends_the_rest(factory, monkeypatch):
