@@ -29,6 +29,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.common.config import SERVICES, WORKERS  # noqa: E402
+from services.common.broker_access import ADMIN, WITHOUT_BROKER, auth_http_config  # noqa: E402
 from services.common.topology import INGEST_QUEUE  # noqa: E402
 
 NAMESPACE = "portal"
@@ -36,6 +37,10 @@ IMAGE = "registry.example.com/customer-portal:1.0.0"    # set by the release (ku
 CONFIG = "portal-config"
 SECRET = "portal-secrets"
 BROKER_SECRET = "rabbitmq-secrets"     # the Erlang cookie stays with the broker's pods
+BROKER_USERS = "broker-users"          # process -> AMQP_URI of its own broker user
+BROKER_DEFINITIONS = "rabbitmq-definitions"   # those users, as the broker loads them at boot
+BROKER_AUTH = "tracking-broker-auth"   # answers the broker about driver apps (HTTP auth backend)
+BROKER_AUTH_PORT = 8010
 METRICS_PORT = 9100                                     # every process's /metrics (services/common/metrics.py)
 UID = 10001                                             # the image's user (deploy/Dockerfile)
 PART_OF = {"app.kubernetes.io/part-of": "customer-portal"}
@@ -48,6 +53,7 @@ RESOURCES = {
     "service": ({"cpu": "100m", "memory": "192Mi"}, {"memory": "512Mi"}),
     "orders-imports": ({"cpu": "250m", "memory": "384Mi"}, {"memory": "1Gi"}),
     "tracking-ingest": ({"cpu": "200m", "memory": "192Mi"}, {"memory": "512Mi"}),
+    BROKER_AUTH: ({"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),
 }
 # Queue whose depth scales a process out (besides CPU): a service's RPC queue, the drivers'
 # ingest queue. The import worker takes its jobs from the database and scales on CPU alone.
@@ -80,12 +86,22 @@ def http_check(path: str, period: int, failures: int) -> dict:
             "timeoutSeconds": 5, "failureThreshold": failures}
 
 
+def broker_user(name: str) -> list[dict]:
+    """AMQP_URI of the process's own broker user (services/common/broker_access.py), from the
+    Secret its definitions command wrote; a process that never uses the broker gets none."""
+    user = ADMIN if name == "prepare" else name
+    if user in WITHOUT_BROKER:
+        return []
+    return [{"name": "AMQP_URI", "valueFrom": {"secretKeyRef": {"name": BROKER_USERS, "key": user}}}]
+
+
 def container(name: str, command: list[str], resources: tuple[dict, dict], probes: dict,
               ports: list | None = None) -> dict:
     requests, limits = resources
     spec = {
         "name": name, "image": IMAGE, "command": command,
         "envFrom": [{"configMapRef": {"name": CONFIG}}, {"secretRef": {"name": SECRET}}],
+        "env": broker_user(name),
         "resources": {"requests": requests, "limits": limits},
         "ports": [*(ports or []), {"name": "metrics", "containerPort": METRICS_PORT}],
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
@@ -177,6 +193,25 @@ def gateway() -> list[dict]:
             autoscaler("gateway", "gateway", 10, None)]
 
 
+def broker_auth() -> list[dict]:
+    """services/tracking/broker_auth.py: the broker asks it whether a driver app may sign in and
+    publish. Only the broker's pods may reach it (NetworkPolicy)."""
+    probes = {"readinessProbe": http_check("/healthz", 10, 2), "livenessProbe": http_check("/healthz", 20, 3)}
+    main = container(BROKER_AUTH, ["gunicorn", "-w", "2", "-b", f"0.0.0.0:{BROKER_AUTH_PORT}",
+                                   "services.tracking.broker_auth:create_app()"],
+                     RESOURCES[BROKER_AUTH], probes, ports=[{"name": "http", "containerPort": BROKER_AUTH_PORT}])
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": meta(BROKER_AUTH, "broker-auth"),
+               "spec": {"selector": selector(BROKER_AUTH),
+                        "ports": [{"name": "http", "port": BROKER_AUTH_PORT, "targetPort": "http"}]}}
+    only_broker = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                   "metadata": meta(BROKER_AUTH, "broker-auth"),
+                   "spec": {"podSelector": {"matchLabels": selector(BROKER_AUTH)}, "policyTypes": ["Ingress"],
+                            "ingress": [{"from": [{"podSelector": {"matchLabels": selector("rabbitmq")}}],
+                                         "ports": [{"port": BROKER_AUTH_PORT}]}]}}
+    return [deployment(BROKER_AUTH, "broker-auth", main), service, only_broker,
+            disruption_budget(BROKER_AUTH, "broker-auth")]
+
+
 def prepare() -> list[dict]:
     """Databases, migrations, the RabbitMQ topology and the operator admin, before the services
     (DESIGN: topology first, PITFALLS 4). Migrations only add (expand/contract, RUNBOOK)."""
@@ -199,16 +234,20 @@ def settings() -> list[dict]:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta(SECRET, "config"), "type": "Opaque",
               "stringData": {
                   "SECRET_KEY": "<64 random bytes, base64; the same for every process>",
-                  "AMQP_URI": "amqp://portal:<password>@rabbitmq:5672/",
                   "DATABASE_URL": "postgresql://portal:<password>@postgres.example.internal:5432/portal",
                   "PORTAL_ADMIN_EMAIL": "admin@example.com", "PORTAL_ADMIN_PASSWORD": "<first password>",
                   "SMTP_URL": "smtp://<user>:<password>@smtp.example.com:587?starttls=required",
                   "STRIPE_API_KEY": "<sk_live_...>", "STRIPE_WEBHOOK_SECRET": "<whsec_...>",
                   "AWS_ACCESS_KEY_ID": "<key>", "AWS_SECRET_ACCESS_KEY": "<secret>"}}
     broker = {"apiVersion": "v1", "kind": "Secret", "metadata": meta(BROKER_SECRET, "config"), "type": "Opaque",
-              "stringData": {"RABBITMQ_ERLANG_COOKIE": "<random, the same on the three nodes>",
-                             "RABBITMQ_DEFAULT_PASS": "<the password in AMQP_URI>"}}
-    return [config, secret, broker]
+              "stringData": {"RABBITMQ_ERLANG_COOKIE": "<random, the same on the three nodes>"}}
+    # Both written by `python -m services.common.broker_access definitions` (RUNBOOK).
+    users = {"apiVersion": "v1", "kind": "Secret", "metadata": meta(BROKER_USERS, "config"), "type": "Opaque",
+             "stringData": {user: f"amqp://{user}:<password>@rabbitmq:5672/"
+                            for user in sorted({*SERVICES, *WORKERS, "gateway", BROKER_AUTH, ADMIN} - WITHOUT_BROKER)}}
+    definitions = {"apiVersion": "v1", "kind": "Secret", "metadata": meta(BROKER_DEFINITIONS, "config"),
+                   "type": "Opaque", "stringData": {"definitions.json": "<the users, their password hashes and permissions>"}}
+    return [config, secret, broker, users, definitions]
 
 
 # --- RabbitMQ: three nodes that find each other through the Kubernetes API ---------------------
@@ -225,7 +264,11 @@ cluster_partition_handling = pause_minority
 vm_memory_high_watermark.relative = 0.6
 disk_free_limit.absolute = 2GB
 prometheus.return_per_object_metrics = true
-"""
+# The users (one per process kind, with only the permissions it needs) and the admin: loaded at
+# boot from the Secret services/common/broker_access.py wrote; no default user is created.
+load_definitions = /etc/rabbitmq/definitions/definitions.json
+# Driver apps are not users: tracking-broker-auth says who they are and what they may publish.
+""" + auth_http_config(f"http://{BROKER_AUTH}:{BROKER_AUTH_PORT}")
 
 
 def rabbitmq() -> list[dict]:
@@ -240,7 +283,8 @@ def rabbitmq() -> list[dict]:
                "subjects": [{"kind": "ServiceAccount", "name": name}]}
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(name, component), "data": {
         "rabbitmq.conf": RABBITMQ_CONF,
-        "enabled_plugins": "[rabbitmq_management,rabbitmq_peer_discovery_k8s,rabbitmq_prometheus].\n"}}
+        "enabled_plugins": "[rabbitmq_management,rabbitmq_peer_discovery_k8s,rabbitmq_prometheus,"
+                           "rabbitmq_auth_backend_http].\n"}}
     nodes = {"apiVersion": "v1", "kind": "Service", "metadata": meta("rabbitmq-nodes", component),
              "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector(name),
                       "ports": [{"name": "epmd", "port": 4369}, {"name": "cluster", "port": 25672}]}}
@@ -261,17 +305,15 @@ def rabbitmq() -> list[dict]:
              "value": "rabbit@$(POD_NAME).rabbitmq-nodes.$(POD_NAMESPACE).svc.cluster.local"},
             {"name": "K8S_HOSTNAME_SUFFIX", "value": ".rabbitmq-nodes.$(POD_NAMESPACE).svc.cluster.local"},
             {"name": "RABBITMQ_ERLANG_COOKIE",
-             "valueFrom": {"secretKeyRef": {"name": BROKER_SECRET, "key": "RABBITMQ_ERLANG_COOKIE"}}},
-            {"name": "RABBITMQ_DEFAULT_USER", "value": "portal"},
-            {"name": "RABBITMQ_DEFAULT_PASS",
-             "valueFrom": {"secretKeyRef": {"name": BROKER_SECRET, "key": "RABBITMQ_DEFAULT_PASS"}}}],
+             "valueFrom": {"secretKeyRef": {"name": BROKER_SECRET, "key": "RABBITMQ_ERLANG_COOKIE"}}}],
         "ports": [{"name": "amqp", "containerPort": 5672}, {"name": "management", "containerPort": 15672},
                   {"name": "prometheus", "containerPort": 15692}, {"name": "epmd", "containerPort": 4369},
                   {"name": "cluster", "containerPort": 25672}],
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
         "volumeMounts": [{"name": "data", "mountPath": "/var/lib/rabbitmq"},
                          {"name": "config", "mountPath": "/etc/rabbitmq/rabbitmq.conf", "subPath": "rabbitmq.conf"},
-                         {"name": "config", "mountPath": "/etc/rabbitmq/enabled_plugins", "subPath": "enabled_plugins"}],
+                         {"name": "config", "mountPath": "/etc/rabbitmq/enabled_plugins", "subPath": "enabled_plugins"},
+                         {"name": "definitions", "mountPath": "/etc/rabbitmq/definitions", "readOnly": True}],
         "startupProbe": {**diagnostics("ping", period=10), "failureThreshold": 30},
         # Ready once it takes AMQP connections (ping answers while the node still boots).
         "readinessProbe": diagnostics("check_port_connectivity", period=10),
@@ -293,7 +335,8 @@ def rabbitmq() -> list[dict]:
                         "whenUnsatisfiable": "DoNotSchedule",
                         "labelSelector": {"matchLabels": selector(name)}}],
                     "containers": [node],
-                    "volumes": [{"name": "config", "configMap": {"name": name}}],
+                    "volumes": [{"name": "config", "configMap": {"name": name}},
+                                {"name": "definitions", "secret": {"secretName": BROKER_DEFINITIONS}}],
                 },
             },
             "volumeClaimTemplates": [{
@@ -317,7 +360,7 @@ def files() -> dict[str, list[dict]]:
     left out of it on purpose)."""
     found = {"namespace.yaml": namespace(), "config.yaml": settings()[:1],
              "secret.example.yaml": settings()[1:], "rabbitmq.yaml": rabbitmq(),
-             "prepare-job.yaml": prepare(), "gateway.yaml": gateway()}
+             "prepare-job.yaml": prepare(), "gateway.yaml": gateway(), f"{BROKER_AUTH}.yaml": broker_auth()}
     for name in SERVICES + tuple(WORKERS):
         found[f"{name}.yaml"] = process(name)
     return found

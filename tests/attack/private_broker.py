@@ -19,7 +19,8 @@ from tests.conftest import free_port
 
 
 class PrivateBroker:
-    def __init__(self, name: str):
+    def __init__(self, name: str, plugins: tuple[str, ...] = (), config: str = ""):
+        """``plugins`` to enable and ``config`` lines to add to its rabbitmq.conf."""
         self.node = f"portal-{name}-{uuid.uuid4().hex[:6]}@localhost"
         self.port = free_port()
         self.home = Path(TMP, f"rabbit-{name}")
@@ -32,9 +33,9 @@ class PrivateBroker:
         # Our own config and env files: the machine's name the port (5672) and node we must not use.
         (self.home / "rabbitmq.conf").write_text(
             f"listeners.tcp.1 = 127.0.0.1:{self.port}\nlog.console = false\n"
-            "log.file.level = warning\n")
+            "log.file.level = warning\n" + config)
         (self.home / "rabbitmq-env.conf").write_text("ERL_EPMD_ADDRESS=127.0.0.1\n")
-        (self.home / "enabled_plugins").write_text("[].\n")
+        (self.home / "enabled_plugins").write_text(f"[{','.join(plugins)}].\n")
         self.env = {**os.environ,
                     "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
                     "RABBITMQ_DIST_PORT": str(free_port()),

@@ -41,11 +41,12 @@ class Stack:
         if PG_SERVER:
             self.env["DATABASE_URL"] = PG_SERVER.rsplit("/", 1)[0] + f"/portal_{name}_{RUN_ID}"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.process_env: dict[str, dict] = {}     # what one process gets beyond env (its own broker user)
         self.metrics_ports: dict[str, int] = {}     # each process serves its metrics on its own port
 
     def run(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
         out = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, *args], env={**self.env, **(env or {})}, cwd=ROOT, stdout=out,
+        proc = subprocess.Popen([sys.executable, *args], env={**self.env, **self.process_env.get(name, {}), **(env or {})}, cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         return proc

@@ -237,19 +237,24 @@ def test_publish_blocks_then_raises_when_the_broker_does_not_confirm(broker, lin
     assert link.flush(15) and link.confirmed == 6
 
 
-def test_the_link_declares_its_exchange_on_a_fresh_broker(make_vhost):
+def test_on_a_broker_without_the_topology_the_link_keeps_its_messages_until_the_exchange_exists(make_vhost):
+    """The link only checks that the driver exchange is there (a passive declare: a driver may
+    publish and nothing else, services/common/broker_access.py); on a broker the topology step
+    has not reached yet it keeps what it was given and sends it once the exchange exists."""
+    from kombu import Connection
+
+    from services.common.topology import declare_tracking
+
     uri = make_vhost(f"driver-{uuid.uuid4().hex[:6]}")
     client = DriverClient.connect(driver_id(), CREDENTIAL, uri)
     try:
         client.position(1.0, 2.0)
-        assert client.link.flush(15) and client.link.confirmed == 1
+        assert not client.link.flush(2) and client.link.confirmed == 0
+        with Connection(uri) as connection:
+            declare_tracking(connection.channel())
+        assert client.link.flush(20) and client.link.confirmed == 1
     finally:
         client.close()
     assert not client.link._thread.is_alive()
-    connection = pika.BlockingConnection(pika.URLParameters(uri))
-    try:
-        connection.channel().exchange_declare(EXCHANGE, exchange_type="topic", passive=True)
-    finally:
-        connection.close()
     with pytest.raises(DriverLinkError, match="closed"):
         client.position(1.0, 2.0)

@@ -8,6 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from services.common.broker_access import WITHOUT_BROKER
 from services.common.config import ROOT, SERVICES, VARIABLES, WORKERS
 
 K8S = Path(ROOT, "deploy", "k8s")
@@ -87,19 +88,37 @@ def test_processes_read_settings_from_the_config_map_and_secrets_from_the_secret
     declared = {v.name for v in VARIABLES}
     config = of_kind("ConfigMap", RENDER.CONFIG)["data"]
     assert config.keys() <= declared, config.keys() - declared
-    secret_names = {"SECRET_KEY", "DATABASE_URL", "AMQP_URI", "PORTAL_ADMIN_PASSWORD", "SMTP_URL",
+    secret_names = {"SECRET_KEY", "DATABASE_URL", "PORTAL_ADMIN_PASSWORD", "SMTP_URL",
                     "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"}
-    assert not secret_names & config.keys(), "a secret in the ConfigMap"
+    assert not (secret_names | {"AMQP_URI"}) & config.keys(), "a secret in the ConfigMap"
     example = of_kind("Secret", RENDER.SECRET)["stringData"]
-    assert secret_names <= example.keys()
-    assert all(value.count("<") for key, value in example.items() if key in secret_names - {"AMQP_URI"}), \
+    assert secret_names <= example.keys() and "AMQP_URI" not in example
+    assert all(value.count("<") for key, value in example.items() if key in secret_names), \
         "secret.example.yaml holds placeholders only"
+    users = of_kind("Secret", RENDER.BROKER_USERS)["stringData"]
+    assert all("<password>" in uri for uri in users.values())
     for name in PROCESSES + ("portal-prepare",):
         kind = "Job" if name == "portal-prepare" else "Deployment"
         (container,) = of_kind(kind, name)["spec"]["template"]["spec"]["containers"]
         assert container["envFrom"] == [{"configMapRef": {"name": RENDER.CONFIG}},
                                         {"secretRef": {"name": RENDER.SECRET}}]
-        assert "env" not in container            # no value written into a pod spec
+        # Only its own broker user, from a Secret: no value is written into a pod spec.
+        user = "admin" if name == "portal-prepare" else name
+        expected = [] if name in WITHOUT_BROKER else [
+            {"name": "AMQP_URI", "valueFrom": {"secretKeyRef": {"name": RENDER.BROKER_USERS, "key": user}}}]
+        assert container["env"] == expected, name
+        assert not expected or user in users
+
+
+def test_the_broker_loads_the_users_and_asks_broker_auth_about_drivers():
+    (node,) = of_kind("StatefulSet", "rabbitmq")["spec"]["template"]["spec"]["containers"]
+    assert not any(e["name"].startswith("RABBITMQ_DEFAULT") for e in node["env"])
+    conf = of_kind("ConfigMap", "rabbitmq")["data"]
+    assert "rabbitmq_auth_backend_http" in conf["enabled_plugins"]
+    assert "auth_backends.1 = internal" in conf["rabbitmq.conf"] and "load_definitions" in conf["rabbitmq.conf"]
+    assert f"http://{RENDER.BROKER_AUTH}:{RENDER.BROKER_AUTH_PORT}/topic" in conf["rabbitmq.conf"]
+    policy = of_kind("NetworkPolicy", RENDER.BROKER_AUTH)["spec"]
+    assert policy["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rabbitmq"}}}]
 
 
 def test_migrations_and_topology_run_as_a_job_and_the_example_secret_is_not_applied():

@@ -198,8 +198,11 @@ class DriverLink:
         self._channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
         channel.confirm_delivery(ack_nack_callback=self._on_confirm,
+                                 # Passive: it only checks the exchange is there (the topology
+                                 # step declares it), which a driver, allowed to publish and
+                                 # nothing else (broker_access), may do.
                                  callback=lambda _frame: channel.exchange_declare(
-                                     EXCHANGE, exchange_type="topic", durable=True,
+                                     EXCHANGE, exchange_type="topic", passive=True,
                                      callback=self._on_ready))
 
     def _on_ready(self, _frame) -> None:
