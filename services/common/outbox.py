@@ -133,6 +133,15 @@ class OutboxPublisher:
             except Exception as exc:  # broker gone or slow: what was not confirmed goes next round
                 log.warning("outbox publish failed, will retry: %s", exc)
                 self.close()
+            else:
+                if any(tag in self._nacked for _, tag in sent):
+                    # A nack comes from a queue that could not take the message, as when a quorum
+                    # queue's leader node died. The channel that saw it keeps being refused after
+                    # a new leader is elected (RabbitMQ 3.10, tests/attack/test_broker_cluster.py),
+                    # so the next round starts on a fresh connection.
+                    log.warning("the broker refused %d events; reconnecting to send them again",
+                                sum(tag in self._nacked for _, tag in sent))
+                    self.close()
             published, unconfirmed = [], []
             for row, tag in sent:
                 if not self._confirmed(tag) or tag in self._nacked:

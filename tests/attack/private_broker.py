@@ -47,6 +47,24 @@ class PrivateBroker:
                     "RABBITMQ_PID_FILE": str(self.home / "beam.pid"),
                     "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}"}
 
+    @classmethod
+    def cluster(cls, name: str, size: int = 3) -> list["PrivateBroker"]:
+        """``size`` nodes that form one cluster (peer discovery from the list of their names, as
+        deploy/rabbitmq/cluster.conf does): start the first, then the others, which join it."""
+        nodes = [cls(f"{name}{n}") for n in range(1, size + 1)]
+        peers = "cluster_formation.peer_discovery_backend = classic_config\n" + "".join(
+            f"cluster_formation.classic_config.nodes.{n} = {node.node}\n" for n, node in enumerate(nodes, 1))
+        for node in nodes:
+            with open(node.home / "rabbitmq.conf", "a") as conf:
+                conf.write(peers)
+        return nodes
+
+    def running_nodes(self) -> list[str]:
+        import json
+
+        status = self.ctl("cluster_status", "--formatter", "json")
+        return json.loads(status.stdout).get("running_nodes", []) if status.returncode == 0 else []
+
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([_script("rabbitmqctl"), "-q", "-n", self.node, *args], capture_output=True,
                               text=True, timeout=timeout, env=self.env)
