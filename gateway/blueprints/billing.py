@@ -14,22 +14,24 @@ from flask_smorest import Blueprint
 from gateway.auth import caller, operator, requires
 from gateway.inputs import query_args
 from gateway.rpc import answer, client
-from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES
+from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES
 from services.common.schemas import page_of
 from services.orders.files import content_disposition
 from services.billing.rate_card_schemas import RateCardIn, RateCardOut
-from services.billing.schemas import (ChangesIn, ConfirmIn, CreditNoteIn, DateRangeArgs, InvoiceIn,
-                                      FileArgs, StatementFileArgs,
+from services.billing.schemas import (AutoPayIn, AutoPayOut, ChangesIn, ConfirmIn, CreditNoteIn,
+                                      DateRangeArgs, DeletedOut, InvoiceIn, FileArgs, StatementFileArgs,
                                       InvoiceListArgs, InvoiceOut, InvoiceSummaryOut,
                                       OfflinePaymentIn, PaymentIn, PaymentListArgs, PaymentOut,
                                       PricePreviewIn, PricePreviewOut, QuoteListArgs, QuoteOut,
                                       QuoteRequestIn, QuoteSendIn, RateCardListArgs, RefundIn,
-                                      RejectIn, StatementOut, SummaryArgs, SummaryOut)
+                                      RejectIn, SavedMethodListOut, SavedMethodOut, SeveralPaymentIn,
+                                      SeveralPaymentOut, StatementOut, SummaryArgs, SummaryOut)
 
 blp = Blueprint("billing", __name__, url_prefix="/api/v1",
                 description="Billing: account summary, statements, quotes, invoices, payments; "
                             "rate cards and invoicing for operator staff.")
 CUSTOMERS = tuple(sorted(CUSTOMER_ROLES))
+CUSTOMER_ADMINS = (CUSTOMER_ADMIN,)
 ANYONE = tuple(sorted(CUSTOMER_ROLES | OPERATOR_ROLES))
 IDEMPOTENCY = [{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 128},
                 "description": "Repeat the request safely: the same key returns the first answer and "
@@ -193,6 +195,20 @@ def pay(_payload, invoice_id):
                           timeout=30.0), 201)
 
 
+@blp.route("/payments", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(SeveralPaymentIn)
+@blp.response(201, SeveralPaymentOut)
+@blp.doc(parameters=IDEMPOTENCY, responses={
+    "402": {"description": "The card was declined (`details.decline_code`): no invoice was paid."},
+    "404": {"description": "An invoice is not yours or does not exist (`details.invoice_ids`)."},
+    "409": {"description": "An invoice is already paid or being paid, or the total is not `amount` (`details`)."}})
+def pay_several(_payload):
+    """Pay several open invoices at once: one card charge for what they owe together, allocated
+    to each invoice (a payment of each). All or nothing: a declined card pays none of them."""
+    return answer(billing("pay_invoices", request.get_json(), idempotency_key=_key(), timeout=30.0), 201)
+
+
 @blp.route("/payments", methods=["GET"])
 @requires(*ANYONE)
 @blp.arguments(PaymentListArgs, location="query")
@@ -226,6 +242,52 @@ def provider_event(provider):
     body = request.get_data(cache=False, as_text=True)
     headers = {k.lower(): v for k, v in request.headers.items()}
     return answer(client().call("billing", "provider_event", body, headers))
+
+
+# --- saved cards and auto-pay -------------------------------------------------------------------
+@blp.route("/payment-methods", methods=["GET"])
+@requires(*CUSTOMERS)
+@blp.response(200, SavedMethodListOut)
+def list_payment_methods():
+    """Your saved cards (brand, last 4 digits, expiry; the default first): pay with one by its
+    `id` as `saved_method_id`. A card is saved by paying with `save_card: true`."""
+    return answer(billing("list_payment_methods"))
+
+
+@blp.route("/payment-methods/<string:method_id>/default", methods=["POST"])
+@requires(*CUSTOMER_ADMINS)
+@blp.response(200, SavedMethodOut)
+def set_default_payment_method(method_id):
+    """Make a saved card the default (customer admins)."""
+    return answer(billing("set_default_payment_method", method_id))
+
+
+@blp.route("/payment-methods/<string:method_id>", methods=["DELETE"])
+@requires(*CUSTOMER_ADMINS)
+@blp.response(200, DeletedOut)
+@blp.doc(responses={"409": {"description": "Auto-pay charges this card: change or turn off auto-pay first."}})
+def delete_payment_method(method_id):
+    """Forget a saved card (customer admins)."""
+    return answer(billing("delete_payment_method", method_id))
+
+
+@blp.route("/autopay", methods=["GET"])
+@requires(*CUSTOMERS)
+@blp.response(200, AutoPayOut)
+def get_autopay():
+    """Whether invoices are charged to a saved card as they are issued, which card, and the
+    latest auto-pay charges that failed."""
+    return answer(billing("get_autopay"))
+
+
+@blp.route("/autopay", methods=["PUT"])
+@requires(*CUSTOMER_ADMINS)
+@blp.arguments(AutoPayIn)
+@blp.response(200, AutoPayOut)
+def update_autopay(_payload):
+    """Turn auto-pay on (with a saved card: `payment_method_id`, default your default card) or
+    off (customer admins). Account credit is used first; a failed charge leaves the invoice open."""
+    return answer(billing("update_autopay", request.get_json()))
 
 
 # --- operator staff ------------------------------------------------------------------------------

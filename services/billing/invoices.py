@@ -79,6 +79,10 @@ def issue(uow: UnitOfWork, caller: CallerContext, customer_id: str, lines: list[
     ledger.post(session, customer_id=customer_id, currency=currency, kind="invoice",
                 amount_minor=invoice.total_minor, invoice_id=invoice.id, source_id=invoice.id,
                 reference=invoice.number, description=_describe(invoice), occurred_at=now)
+    # The account's credit first (before any auto-pay charge, which follows invoice.issued)
+    from services.billing import account_credit
+
+    account_credit.apply_to(session, invoice)
     uow.emit("invoice.issued", event_data(invoice), customer_id=customer_id)
     return invoice
 
@@ -143,9 +147,10 @@ def settle(session: Session, invoice: Invoice, kind: str, amount_minor: int, *, 
 
 
 def credit(uow: UnitOfWork, caller: CallerContext, invoice_id: str, amount: Decimal,
-           reason: str) -> dict:
+           reason: str, excess_to_credit: bool = False) -> dict:
     """A credit note against an invoice (the operator corrects it): at most what is
-    outstanding; to correct a paid invoice, refund first."""
+    outstanding; to correct a paid invoice, refund first, or give what is more than outstanding
+    to the account as credit (``excess_to_credit``), used on the next invoices."""
     caller.require_operator(OPERATOR_ADMIN)
     invoice = locked(uow.session, caller, invoice_id)
     now = utcnow()
@@ -154,9 +159,17 @@ def credit(uow: UnitOfWork, caller: CallerContext, invoice_id: str, amount: Deci
                       reason=reason, issued_at=now, issued_by=caller.user_id)
     uow.session.add(note)
     uow.session.flush()
-    settle(uow.session, invoice, "credit_note", note.amount_minor, source_id=note.id,
-           reference=note.number, description=f"Credit on {invoice.number}: {reason}",
-           occurred_at=now)
+    on_invoice = min(note.amount_minor, invoice.outstanding_minor) if excess_to_credit else note.amount_minor
+    if on_invoice > 0 or not excess_to_credit:
+        settle(uow.session, invoice, "credit_note", on_invoice, source_id=note.id,
+               reference=note.number, description=f"Credit on {invoice.number}: {reason}",
+               occurred_at=now)
+    if note.amount_minor > on_invoice:
+        from services.billing import account_credit
+
+        account_credit.grant(uow.session, invoice, note.amount_minor - on_invoice, source_id=note.id,
+                             reference=note.number, description=f"Account credit from {invoice.number}: {reason}",
+                             occurred_at=now)
     uow.emit("credit_note.issued", {"credit_note_id": note.id, "number": note.number,
                                     "invoice_id": invoice.id,
                                     "amount": wire_minor(note.amount_minor, invoice.currency)},

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from services.billing.models import LedgerEntry
 
-SIGN = {"invoice": 1, "refund": 1, "payment": -1, "credit_note": -1}
+SIGN = {"invoice": 1, "refund": 1, "payment": -1, "credit_note": -1,
+        # account credit granted (-), and its use on an invoice (+, beside that invoice's payment)
+        "account_credit": -1, "credit_used": 1}
+CREDIT_KINDS = ("account_credit", "credit_used")
 
 
 def post(session: Session, *, customer_id: str, currency: str, kind: str, amount_minor: int,
@@ -37,3 +40,12 @@ def balance(session: Session, customer_id: str, before: datetime | None = None) 
     if before is not None:
         query = query.where(LedgerEntry.occurred_at < before)
     return int(session.scalar(query))
+
+
+def credit(session: Session, customer_id: str, currency: str | None = None) -> int:
+    """The account credit not yet used, in minor units (positive)."""
+    query = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.customer_id == customer_id, LedgerEntry.kind.in_(CREDIT_KINDS))
+    if currency is not None:
+        query = query.where(LedgerEntry.currency == currency)
+    return -int(session.scalar(query))

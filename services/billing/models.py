@@ -224,7 +224,7 @@ class Payment(Base):
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
     amount_minor: Mapped[int] = mapped_column(Minor)
     currency: Mapped[str] = mapped_column(String(3))
-    method: Mapped[str] = mapped_column(String(16))            # card | bank_transfer | cheque | cash
+    method: Mapped[str] = mapped_column(String(16))   # card | bank_transfer | cheque | cash | account_credit
     # pending -> succeeded | failed | requires_action (-> succeeded | failed) | processing (-> ...)
     status: Mapped[str] = mapped_column(String(16), index=True)
     provider: Mapped[str | None] = mapped_column(String(16))
@@ -242,7 +242,44 @@ class Payment(Base):
     refunded_minor: Mapped[int] = mapped_column(Minor, default=0)
     received_at: Mapped[datetime | None]
     recorded_by: Mapped[str | None] = mapped_column(String(36))
+    # Several invoices paid with one charge: every payment of the batch shares its id, which is
+    # the charge's idempotency key at the processor (services/billing/batch_payments.py).
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # "Save this card": kept as a saved payment method once the charge succeeds.
+    save_method: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SavedPaymentMethod(Base):
+    """A card the customer saved: the processor's token (reference) and what a person needs to
+    recognise it (brand, last 4, expiry). Never a card number, never a CVC."""
+
+    __tablename__ = "payment_methods"
+    __table_args__ = (UniqueConstraint("customer_id", "provider", "token"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(100))
+    brand: Mapped[str | None] = mapped_column(String(20))
+    last4: Mapped[str | None] = mapped_column(String(4))
+    exp_month: Mapped[int | None]
+    exp_year: Mapped[int | None]
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AutoPay(Base):
+    """A customer's auto-pay choice: charge each invoice on issue with this saved method."""
+
+    __tablename__ = "autopay"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    updated_by: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -261,7 +298,10 @@ class Refund(Base):
 
 class LedgerEntry(Base):
     """One movement of a customer's balance: + what the customer owes (invoice, refund),
-    - what settles it (payment, credit note). The balance is the sum; statements list them."""
+    - what settles it (payment, credit note). The balance is the sum; statements list them.
+    Account credit (a credit note or an overpayment beyond what an invoice owed) is an
+    ``account_credit`` row (-); using it on an invoice is a ``payment`` (-, method
+    ``account_credit``) with its ``credit_used`` (+): the balance does not move, the credit does."""
 
     __tablename__ = "ledger"
     __table_args__ = (Index("ix_ledger_customer_time", "customer_id", "occurred_at", "seq"),
@@ -270,7 +310,8 @@ class LedgerEntry(Base):
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(String(36))
     currency: Mapped[str] = mapped_column(String(3))
-    kind: Mapped[str] = mapped_column(String(16))               # invoice | payment | credit_note | refund
+    # invoice | payment | credit_note | refund | account_credit | credit_used
+    kind: Mapped[str] = mapped_column(String(16))
     amount_minor: Mapped[int] = mapped_column(Minor)            # signed
     invoice_id: Mapped[str] = mapped_column(String(36), index=True)
     source_id: Mapped[str] = mapped_column(String(36))          # the invoice, payment, credit note or refund

@@ -33,8 +33,8 @@ from services.common.errors import (BadRequest, Conflict, NotFound, PaymentDecli
                                     ValidationFailed)
 from services.common.scoping import get_owned, owned, paged
 from services.common.money import exponent, from_minor, to_minor, wire_minor
-from services.billing import invoices
-from services.billing.models import Invoice, Payment, Refund, new_id
+from services.billing import account_credit, invoices, saved_methods
+from services.billing.models import Invoice, LedgerEntry, Payment, Refund, new_id
 from services.billing.providers import get_provider
 from services.billing.providers.base import (IgnoredEvent, Intent, InvalidSignature, ProviderError,
                                              ProviderTimeout, ProviderUnavailable)
@@ -54,16 +54,39 @@ def provider(uow: UnitOfWork):
 def pay(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict,
         idempotency_key: str | None) -> dict:
     caller.require(*CUSTOMER_ROLES)
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
-        raise ValidationFailed.of({"Idempotency-Key": ["Use 1 to 128 characters."]})
-    request_hash = hashlib.sha256(json.dumps(
-        [invoice_id, str(data["amount"]), data.get("currency"), data["payment_method"]]).encode()).hexdigest()
+    check_key(idempotency_key)
+    request_hash = digest([invoice_id, str(data["amount"]), data.get("currency"), data.get("payment_method")]
+                          + _method_choice(data))
+    data = {**data, "payment_method": method_token(uow.session, caller, data)}
     payment_id, first = _reserve(uow, caller, invoice_id, data, idempotency_key, request_hash)
     if not first:
         return _answer(_settled_view(uow, caller, payment_id))
     payment = uow.session.get(Payment, payment_id, with_for_update=True)
     _charge(uow, payment)
     return _answer(view(payment), uow)
+
+
+def check_key(key: str | None) -> None:
+    if key is not None and not 1 <= len(key) <= 128:
+        raise ValidationFailed.of({"Idempotency-Key": ["Use 1 to 128 characters."]})
+
+
+def digest(request: list) -> str:
+    return hashlib.sha256(json.dumps(request).encode()).hexdigest()
+
+
+def _method_choice(data: dict) -> list:
+    """The parts of a request beyond the card token, when given (a request without them hashes
+    as it always did)."""
+    extra = [data.get("saved_method_id"), bool(data.get("save_card"))]
+    return extra if any(extra) else []
+
+
+def method_token(session: Session, caller: CallerContext, data: dict) -> str:
+    """The card to charge: a token from the payment form, or one of the customer's saved cards."""
+    if data.get("saved_method_id"):
+        return saved_methods.token_of(session, caller, data["saved_method_id"])
+    return data["payment_method"]
 
 
 def _reserve(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict,
@@ -84,7 +107,7 @@ def _reserve(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict
         payment = Payment(customer_id=invoice.customer_id, invoice_id=invoice.id, amount_minor=amount,
                           currency=invoice.currency, method="card", status="pending",
                           provider=provider(uow).name, payment_method=data["payment_method"],
-                          idempotency_key=key,
+                          idempotency_key=key, save_method=bool(data.get("save_card")),
                           request_hash=request_hash, recorded_by=caller.user_id)
         session.add(payment)
         try:
@@ -125,32 +148,52 @@ def _amount(data: dict, invoice: Invoice) -> int:
     return amount
 
 
+def in_flight(session: Session, invoice: Invoice) -> int:
+    """What payments still being charged will take off the invoice."""
+    return int(session.scalar(select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+        Payment.invoice_id == invoice.id, Payment.status.in_(IN_FLIGHT))) or 0)
+
+
 def _check_room(session: Session, invoice: Invoice, amount: int) -> None:
     """Refuse an overpayment: counting payments still in flight, so two tabs paying the whole
     invoice at once cannot both go through."""
-    in_flight = session.scalar(select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
-        Payment.invoice_id == invoice.id, Payment.status.in_(IN_FLIGHT))) or 0
-    room = invoice.outstanding_minor - int(in_flight)
+    in_flight_minor = in_flight(session, invoice)
+    room = invoice.outstanding_minor - in_flight_minor
     if invoice.outstanding_minor == 0:
         raise Conflict(f"Invoice {invoice.number} is already settled.",
                        {"outstanding": wire_minor(0, invoice.currency), "invoice_id": invoice.id})
     if amount > room:
         raise Conflict(f"That is more than the {from_minor(max(room, 0), invoice.currency)} "
                        f"{invoice.currency} that can still be paid on invoice {invoice.number}"
-                       + (" (another payment of it is in progress)." if in_flight else "."),
+                       + (" (another payment of it is in progress)." if in_flight_minor else "."),
                        {"outstanding": wire_minor(invoice.outstanding_minor, invoice.currency),
-                        "in_progress": wire_minor(int(in_flight), invoice.currency),
+                        "in_progress": wire_minor(in_flight_minor, invoice.currency),
                         "invoice_id": invoice.id})
 
 
+def members(session: Session, payment: Payment, lock: bool = True) -> list[Payment]:
+    """The payments one charge pays: this one, or every payment of its batch (several invoices
+    paid at once), locked, in a fixed order."""
+    if payment.batch_id is None:
+        return [payment]
+    query = select(Payment).where(Payment.batch_id == payment.batch_id).order_by(Payment.id)
+    return list(session.scalars(query.with_for_update() if lock else query).all())
+
+
 def _charge_request(uow: UnitOfWork, payment: Payment) -> Intent:
-    """The charge of a payment: the same request every time it is sent (the first time, and
-    again by reconciliation), so the provider's idempotency returns one charge."""
-    return provider(uow).charge(amount=from_minor(payment.amount_minor, payment.currency),
-                                currency=payment.currency, payment_method=payment.payment_method,
-                                idempotency_key=payment.id, description=f"Invoice payment {payment.id}",
-                                metadata={"payment_id": payment.id, "invoice_id": payment.invoice_id,
-                                          "customer_id": payment.customer_id})
+    """The charge of a payment (of its whole batch): the same request every time it is sent
+    (the first time, and again by reconciliation), so the provider's idempotency returns one
+    charge. A batch is charged once, under the batch's id, for the sum of its payments."""
+    batch = members(uow.session, payment)
+    first = batch[0]
+    key = first.batch_id or first.id
+    what = f"Payment of {len(batch)} invoices {key}" if first.batch_id else f"Invoice payment {key}"
+    metadata = {"payment_id": first.id, "invoice_id": first.invoice_id, "customer_id": first.customer_id}
+    if first.batch_id:
+        metadata["batch_id"] = first.batch_id
+    return provider(uow).charge(amount=from_minor(sum(p.amount_minor for p in batch), first.currency),
+                                currency=first.currency, payment_method=first.payment_method,
+                                idempotency_key=key, description=what, metadata=metadata)
 
 
 def _charge(uow: UnitOfWork, payment: Payment) -> None:
@@ -158,23 +201,35 @@ def _charge(uow: UnitOfWork, payment: Payment) -> None:
         intent = _charge_request(uow, payment)
     except ProviderTimeout:
         log.warning("payment %s: the provider did not answer in time; reconciling later", payment.id)
-        payment.status = "processing"
+        _mark(uow, payment, "processing")
         return
     except ProviderUnavailable as exc:
         # Refused before anything happened: nothing was charged, the customer may try again.
-        payment.status, payment.failure_code = "failed", "provider_unavailable"
-        payment.failure_message = str(exc) or "The card processor is not reachable."
+        _mark(uow, payment, "failed", "provider_unavailable", str(exc) or "The card processor is not reachable.")
         return
     except ProviderError as exc:
-        payment.status, payment.failure_code = "failed", getattr(exc, "code", "provider_error")
-        payment.failure_message = str(exc)
+        _mark(uow, payment, "failed", getattr(exc, "code", "provider_error"), str(exc))
         return
     apply(uow, payment, intent)
 
 
+def _mark(uow: UnitOfWork, payment: Payment, status: str, code: str | None = None,
+          message: str | None = None) -> None:
+    for each in members(uow.session, payment):
+        each.status = status
+        if code:
+            each.failure_code, each.failure_message = code, message
+
+
 def apply(uow: UnitOfWork, payment: Payment, intent: Intent) -> None:
-    """Bring a locked payment in line with what the provider says. Idempotent: a final payment
-    is never changed again (a late webhook, a second reconciliation)."""
+    """Bring a locked payment (and the rest of its batch: one charge, all or nothing) in line
+    with what the provider says. Idempotent: a final payment is never changed again (a late
+    webhook, a second reconciliation)."""
+    for each in members(uow.session, payment):
+        _apply_one(uow, each, intent)
+
+
+def _apply_one(uow: UnitOfWork, payment: Payment, intent: Intent) -> None:
     if payment.status in FINAL:
         return
     payment.provider_ref = intent.id
@@ -185,6 +240,8 @@ def apply(uow: UnitOfWork, payment: Payment, intent: Intent) -> None:
         invoices.settle(uow.session, invoice, "payment", payment.amount_minor, source_id=payment.id,
                         reference=invoice.number, description=_describe(payment),
                         occurred_at=payment.received_at)
+        if payment.save_method:
+            saved_methods.remember(uow.session, payment, intent.card, provider(uow))
         uow.emit("payment.received", event_data(payment), customer_id=payment.customer_id)
     elif intent.status == "declined":
         payment.status, payment.next_action = "failed", None
@@ -198,13 +255,14 @@ def apply(uow: UnitOfWork, payment: Payment, intent: Intent) -> None:
 def _describe(payment: Payment) -> str:
     """A payment on a statement line (the invoice number is in the reference column)."""
     how = {"card": "Card payment", "bank_transfer": "Bank transfer", "cheque": "Cheque",
-           "cash": "Cash"}.get(payment.method, "Payment")
+           "cash": "Cash", "account_credit": "Account credit"}.get(payment.method, "Payment")
     if payment.method == "card" and payment.card:
         how += f" ({payment.card.get('brand', 'card')} {payment.card.get('last4', '')})".rstrip()
     return f"{how} {payment.reference}" if payment.reference else how
 
 
-def _settled_view(uow: UnitOfWork, caller: CallerContext, payment_id: str) -> dict:
+def _settled_view(uow: UnitOfWork, caller: CallerContext, payment_id: str,
+                  render=lambda session, payment: view(payment)) -> dict:
     """The answer of the request that holds this key: once it has left ``pending``."""
     deadline = time.monotonic() + DUPLICATE_WAIT_SECONDS
     while True:
@@ -212,7 +270,7 @@ def _settled_view(uow: UnitOfWork, caller: CallerContext, payment_id: str) -> di
         try:
             payment = session.get(Payment, payment_id)
             if payment.status != "pending" or time.monotonic() > deadline:
-                return view(payment)
+                return render(session, payment)
         finally:
             session.close()
         time.sleep(0.05)
@@ -307,7 +365,11 @@ def record_offline(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data
     caller.require_operator()
     invoice = invoices.locked(uow.session, caller, invoice_id)
     amount = _amount(data, invoice)
-    _check_room(uow.session, invoice, amount)
+    if data.get("excess_to_credit"):      # what is more than owed becomes account credit
+        applied = min(amount, max(invoice.outstanding_minor - in_flight(uow.session, invoice), 0))
+    else:
+        _check_room(uow.session, invoice, amount)
+        applied = amount
     received = data.get("received_at") or utcnow()
     if received > utcnow() + timedelta(minutes=5):
         raise ValidationFailed.of({"received_at": ["A payment cannot be received in the future."]})
@@ -316,8 +378,13 @@ def record_offline(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data
                       reference=data.get("reference"), received_at=received, recorded_by=caller.user_id)
     uow.session.add(payment)
     uow.session.flush()
-    invoices.settle(uow.session, invoice, "payment", amount, source_id=payment.id,
-                    reference=invoice.number, description=_describe(payment), occurred_at=received)
+    if applied:
+        invoices.settle(uow.session, invoice, "payment", applied, source_id=payment.id,
+                        reference=invoice.number, description=_describe(payment), occurred_at=received)
+    if amount > applied:
+        account_credit.grant(uow.session, invoice, amount - applied, source_id=payment.id,
+                             reference=invoice.number, occurred_at=received,
+                             description=f"Overpayment: {_describe(payment)}, kept as account credit")
     uow.emit("payment.received", event_data(payment), customer_id=payment.customer_id)
     return view(payment)
 
@@ -327,8 +394,14 @@ def refund(uow: UnitOfWork, caller: CallerContext, payment_id: str, data: dict) 
     payment = locked(uow.session, caller, payment_id)
     if payment.status != "succeeded":
         raise Conflict("Only a received payment can be refunded.", {"status": payment.status})
+    if payment.method == "account_credit":
+        raise Conflict("Account credit used on an invoice is not money to pay back; issue a credit note instead.",
+                       {"method": payment.method})
     amount = to_minor(Decimal(data["amount"]), payment.currency)
-    left = payment.amount_minor - payment.refunded_minor
+    # What became account credit (an overpayment) was not paid on the invoice: not refunded here.
+    kept_as_credit = -int(uow.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.kind == "account_credit", LedgerEntry.source_id == payment.id)) or 0)
+    left = payment.amount_minor - kept_as_credit - payment.refunded_minor
     if not 0 < amount <= left:
         raise Conflict(f"At most {from_minor(left, payment.currency)} {payment.currency} of this "
                        f"payment can be refunded.", {"refundable": wire_minor(left, payment.currency)})
@@ -384,7 +457,8 @@ def listing(session: Session, caller: CallerContext, args: dict) -> dict:
 
 def last_received(session: Session, customer_id: str) -> Payment | None:
     return session.scalar(select(Payment).where(Payment.customer_id == customer_id,
-                                                Payment.status == "succeeded")
+                                                Payment.status == "succeeded",
+                                                Payment.method != "account_credit")
                           .order_by(Payment.received_at.desc()).limit(1))
 
 

@@ -3,7 +3,7 @@ with the same ones). Money is ``{"amount": "12.50", "currency": "EUR"}``; amount
 decimal strings (services.common.money.DecimalString refuses floats)."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.money import CURRENCY, DecimalString, MoneySchema
 from services.common.schemas import PageArgs, Several, StrictSchema
@@ -61,6 +61,9 @@ class InvoiceIn(StrictSchema):
 class CreditNoteIn(StrictSchema):
     amount = DecimalString(required=True, validate=POSITIVE)
     reason = fields.String(required=True, validate=TEXT)
+    excess_to_credit = fields.Boolean(load_default=False, metadata={
+        "description": "What is more than the invoice owes becomes account credit (used on the next "
+                       "invoices) instead of being refused."})
 
 
 class InvoiceLineOut(Schema):
@@ -139,12 +142,35 @@ def _not_a_card_number(value: str) -> None:
         raise ValidationError("Send the card token from the payment form, never a card number.")
 
 
-class PaymentIn(StrictSchema):
+class CardChoice(StrictSchema):
+    """The card: a token from the payment form, or a saved card; and whether to save it."""
+    payment_method = fields.String(load_default=None, validate=[validate.Length(min=1, max=100), _not_a_card_number], metadata={
+        "description": "The card processor's token for the card (the test provider's `tok_visa`, "
+                       "`tok_chargeDeclined`, `tok_threeDSecureRequired` ...); never a card number. "
+                       "Give this or `saved_method_id`."})
+    saved_method_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36), metadata={
+        "description": "One of your saved cards (`GET /payment-methods`) instead of a token."})
+    save_card = fields.Boolean(load_default=False, metadata={
+        "description": "Keep this card for later payments and auto-pay (its token, brand, last 4 "
+                       "digits and expiry only) once the payment succeeds."})
+
+    @validates_schema
+    def one_card(self, data, **_):
+        if bool(data.get("payment_method")) == bool(data.get("saved_method_id")):
+            raise ValidationError({"payment_method": ["Give the card token or saved_method_id (one of them)."]})
+
+
+class PaymentIn(CardChoice):
     amount = DecimalString(required=True, validate=POSITIVE, metadata={"example": "120.00"})
     currency = fields.String(load_default=None, validate=CURRENCY)
-    payment_method = fields.String(required=True, validate=[validate.Length(min=1, max=100), _not_a_card_number], metadata={
-        "description": "The card processor's token for the card (the test provider's `tok_visa`, "
-                       "`tok_chargeDeclined`, `tok_threeDSecureRequired` ...); never a card number."})
+
+
+class SeveralPaymentIn(CardChoice):
+    invoice_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), required=True,
+                              validate=validate.Length(min=1, max=100),
+                              metadata={"description": "The open invoices to pay, each in full (what it still owes)."})
+    amount = DecimalString(load_default=None, validate=POSITIVE, metadata={
+        "description": "The total you expect to pay: refused (409) if the invoices owe another sum by now."})
 
 
 class ConfirmIn(StrictSchema):
@@ -158,6 +184,9 @@ class OfflinePaymentIn(StrictSchema):
     method = fields.String(required=True, validate=validate.OneOf(["bank_transfer", "cheque", "cash"]))
     reference = fields.String(load_default=None, validate=validate.Length(max=100))
     received_at = fields.AwareDateTime(load_default=None)
+    excess_to_credit = fields.Boolean(load_default=False, metadata={
+        "description": "An overpayment: what is more than the invoice owes becomes account credit "
+                       "instead of being refused."})
 
 
 class RefundIn(StrictSchema):
@@ -189,6 +218,61 @@ class PaymentOut(Schema):
     refunded = fields.Nested(MoneySchema)
     received_at = fields.String(allow_none=True)
     created_at = fields.String()
+
+
+class SeveralPaymentOut(Schema):
+    batch_id = fields.String(allow_none=True)
+    payment_id = fields.String(metadata={"description": "Answer 3-D Secure for the whole payment at "
+                                                        "`/payments/{payment_id}/confirm`."})
+    status = fields.String(metadata={"description": "One for all: pending, processing, requires_action, succeeded or failed"})
+    amount = fields.Nested(MoneySchema, metadata={"description": "The total charged."})
+    card = fields.Dict(allow_none=True)
+    next_action = fields.Dict(allow_none=True)
+    failure_code = fields.String(allow_none=True)
+    failure_message = fields.String(allow_none=True)
+    payments = fields.List(fields.Nested(PaymentOut), metadata={"description": "One per invoice."})
+
+
+class SavedMethodOut(Schema):
+    id = fields.String()
+    brand = fields.String(allow_none=True)
+    last4 = fields.String(allow_none=True)
+    exp_month = fields.Integer(allow_none=True)
+    exp_year = fields.Integer(allow_none=True)
+    expiry = fields.String(allow_none=True, metadata={"example": "12/28"})
+    label = fields.String(metadata={"example": "Visa ending 4242"})
+    is_default = fields.Boolean()
+    created_at = fields.String()
+
+
+class SavedMethodListOut(Schema):
+    items = fields.List(fields.Nested(SavedMethodOut))
+
+
+class DeletedOut(Schema):
+    id = fields.String()
+    deleted = fields.Boolean()
+
+
+class AutoPayIn(StrictSchema):
+    enabled = fields.Boolean(required=True)
+    payment_method_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36), metadata={
+        "description": "The saved card to charge (default: the one chosen before, else your default card)."})
+
+
+class AutoPayFailureOut(Schema):
+    payment_id = fields.String()
+    invoice_id = fields.String()
+    amount = fields.Nested(MoneySchema)
+    failure_code = fields.String(allow_none=True)
+    failure_message = fields.String(allow_none=True)
+    at = fields.String()
+
+
+class AutoPayOut(Schema):
+    enabled = fields.Boolean()
+    payment_method = fields.Nested(SavedMethodOut, allow_none=True)
+    recent_failures = fields.List(fields.Nested(AutoPayFailureOut))
 
 
 # --- quotes -------------------------------------------------------------------------------------------
@@ -312,6 +396,8 @@ class SummaryOut(Schema):
     open_invoices = fields.Integer()
     overdue_invoices = fields.Integer()
     last_payment = fields.Nested(LastPaymentOut, allow_none=True)
+    credit_balance = fields.Nested(MoneySchema, metadata={
+        "description": "Account credit not used yet: it pays the next invoices as they are issued."})
 
 
 class SummaryArgs(StrictSchema):

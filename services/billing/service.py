@@ -13,14 +13,15 @@ from services.common.entrypoints import event_handler, rpc
 from services.common.errors import ValidationFailed
 from services.common.schemas import load
 from services.common.service import PortalService
-from services.billing import (accounts, branding, invoices, order_billing, payments, quotes,
-                              rate_cards, statements)
+from services.billing import (accounts, autopay, batch_payments, branding, invoices, order_billing,
+                              payments, quotes, rate_cards, saved_methods, statements)
 from services.billing.models import Base
 from services.billing.rate_card_schemas import RateCardIn
-from services.billing.schemas import (ChangesIn, ConfirmIn, CreditNoteIn, DateRangeArgs, InvoiceIn,
-                                      InvoiceListArgs, OfflinePaymentIn, PaymentIn, PaymentListArgs,
-                                      PricePreviewIn, QuoteListArgs, QuoteRequestIn, QuoteSendIn,
-                                      RateCardListArgs, RefundIn, RejectIn, SummaryArgs)
+from services.billing.schemas import (AutoPayIn, ChangesIn, ConfirmIn, CreditNoteIn, DateRangeArgs,
+                                      InvoiceIn, InvoiceListArgs, OfflinePaymentIn, PaymentIn,
+                                      PaymentListArgs, PricePreviewIn, QuoteListArgs, QuoteRequestIn,
+                                      QuoteSendIn, RateCardListArgs, RefundIn, RejectIn,
+                                      SeveralPaymentIn, SummaryArgs)
 
 SYSTEM = CallerContext(role=SERVICE)
 
@@ -50,6 +51,10 @@ class Service(PortalService):
     @event_handler("order.status_changed")
     def follow_order(self, event: dict) -> None:
         order_billing.on_status_changed(self.db, event)
+
+    @event_handler("invoice.issued")
+    def autopay_invoice(self, event: dict) -> None:
+        autopay.on_invoice_issued(self.db, event)
 
     # --- account, statements ------------------------------------------------------------------
     @rpc
@@ -111,12 +116,17 @@ class Service(PortalService):
     @rpc
     def credit_invoice(self, invoice_id: str, payload: dict) -> dict:
         data = load(CreditNoteIn, payload)
-        return invoices.credit(self.db, self.caller, invoice_id, data["amount"], data["reason"])
+        return invoices.credit(self.db, self.caller, invoice_id, data["amount"], data["reason"],
+                               data["excess_to_credit"])
 
     # --- payments -----------------------------------------------------------------------------
     @rpc
     def pay_invoice(self, invoice_id: str, payload: dict, idempotency_key: str | None = None) -> dict:
         return payments.pay(self.db, self.caller, invoice_id, load(PaymentIn, payload), idempotency_key)
+
+    @rpc
+    def pay_invoices(self, payload: dict, idempotency_key: str | None = None) -> dict:
+        return batch_payments.pay_several(self.db, self.caller, load(SeveralPaymentIn, payload), idempotency_key)
 
     @rpc
     def confirm_payment(self, payment_id: str, payload: dict) -> dict:
@@ -148,6 +158,27 @@ class Service(PortalService):
     def provider_event(self, body: str, headers: dict) -> dict:
         """A webhook of the card processor; trusted by its signature alone."""
         return payments.provider_event(self.db, body.encode(), headers)
+
+    # --- saved cards and auto-pay --------------------------------------------------------------
+    @rpc
+    def list_payment_methods(self) -> dict:
+        return saved_methods.listing(self.db.session, self.caller)
+
+    @rpc
+    def set_default_payment_method(self, method_id: str) -> dict:
+        return saved_methods.set_default(self.db.session, self.caller, method_id)
+
+    @rpc
+    def delete_payment_method(self, method_id: str) -> dict:
+        return saved_methods.delete(self.db.session, self.caller, method_id)
+
+    @rpc
+    def get_autopay(self) -> dict:
+        return autopay.get(self.db.session, self.caller)
+
+    @rpc
+    def update_autopay(self, payload: dict) -> dict:
+        return autopay.update(self.db.session, self.caller, load(AutoPayIn, payload))
 
     # --- quotes -------------------------------------------------------------------------------
     @rpc

@@ -47,7 +47,7 @@ def statement(session: Session, caller: CallerContext, args: dict) -> dict:
                LedgerEntry.occurred_at < _start(end + timedelta(days=1)))
         .order_by(LedgerEntry.occurred_at, LedgerEntry.seq)).all()
     running = opening
-    totals = {"invoice": 0, "payment": 0, "credit_note": 0, "refund": 0}
+    totals = {"invoice": 0, "payment": 0, "credit_note": 0, "refund": 0, "account_credit": 0, "credit_used": 0}
     entries = []
     for at, kind, reference, description, amount, invoice_id in rows:
         running += amount
@@ -64,7 +64,9 @@ def statement(session: Session, caller: CallerContext, args: dict) -> dict:
             "totals": {"invoiced": wire_minor(totals["invoice"], currency),
                        "paid": wire_minor(totals["payment"], currency),
                        "credited": wire_minor(totals["credit_note"], currency),
-                       "refunded": wire_minor(totals["refund"], currency)}}
+                       "refunded": wire_minor(totals["refund"], currency),
+                       "account_credit": wire_minor(totals["account_credit"], currency),
+                       "credit_used": wire_minor(totals["credit_used"], currency)}}
 
 
 # Spreadsheet programs run a cell that starts with one of these as a formula (OWASP "CSV
@@ -115,4 +117,5 @@ def summary(session: Session, caller: CallerContext, customer_id: str | None = N
             "open_invoices": open_count, "overdue_invoices": overdue_count,
             "last_payment": {"amount": wire_minor(last.amount_minor, last.currency),
                              "date": last.received_at.date().isoformat(),
-                             "invoice_id": last.invoice_id} if last else None}
+                             "invoice_id": last.invoice_id} if last else None,
+            "credit_balance": wire_minor(ledger.credit(session, customer_id, currency), currency)}

@@ -197,6 +197,13 @@ class PaymentData(EventData):
     amount = fields.Dict(required=True)
 
 
+class PaymentFailedData(PaymentData):
+    autopay = fields.Boolean(load_default=False, metadata={"description": "An auto-pay charge of an issued invoice."})
+    invoice_number = fields.String(allow_none=True, load_default=None)
+    failure_code = fields.String(allow_none=True, load_default=None)
+    failure_message = fields.String(allow_none=True, load_default=None)
+
+
 class CreditNoteData(EventData):
     credit_note_id = fields.String(required=True)
     number = fields.String(required=True)
@@ -263,6 +270,8 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("invoice.overdue", "billing", InvoiceData, "An invoice passed its due date unpaid."),
     EventType("payment.received", "billing", PaymentData, "A payment was recorded."),
     EventType("payment.refunded", "billing", PaymentData, "Money was paid back to the customer."),
+    EventType("payment.failed", "billing", PaymentFailedData,
+              "An auto-pay charge of an issued invoice failed: the invoice stays open."),
     EventType("credit_note.issued", "billing", CreditNoteData, "The operator credited (part of) an invoice."),
     EventType("import.finished", "orders", ImportData, "A spreadsheet import finished."),
 )}

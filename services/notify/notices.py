@@ -164,6 +164,12 @@ def _billing_events(session: Session, event: dict) -> list[Notice]:
                               payment=payment),
                 _money_notice(STAFF, "payment_received", f"{customer_name} paid", link, payment["id"],
                               payment=payment)]
+    if kind == "payment.failed":          # an auto-pay charge: the invoice stays open
+        payment = {"id": data["payment_id"], "amount": data["amount"], "invoice_id": data.get("invoice_id"),
+                   "invoice_number": data.get("invoice_number"), "card": data.get("card"),
+                   "failure_message": data.get("failure_message")}
+        return [_money_notice(CUSTOMER, "payment_failed", f"Auto-pay of invoice {payment['invoice_number']} failed",
+                              f"/invoices/{payment['invoice_id']}", payment["id"], payment=payment)]
     if kind == "credit_note.issued":
         return [_money_notice(CUSTOMER, "credit_note_issued", f"Credit note {data['number']} was issued",
                               f"/invoices/{data['invoice_id']}", data["credit_note_id"])]

@@ -15,7 +15,7 @@ CUSTOMER_EVENTS = (
     "order.status_changed", "order.cancelled", "stop.eta_changed", "stop.completed", "document.added",
     "message.posted", "reschedule.requested", "reschedule.decided", "call_off.requested", "call_off.decided",
     "quote.requested", "quote.sent", "quote.changes_requested", "quote.accepted", "quote.rejected",
-    "invoice.issued", "invoice.overdue", "payment.received", "payment.refunded", "credit_note.issued",
+    "invoice.issued", "invoice.overdue", "payment.received", "payment.failed", "payment.refunded", "credit_note.issued",
     "import.finished",
 )
 OPERATOR_EVENTS = CUSTOMER_EVENTS + ("customer.created", "customer.updated")

@@ -34,6 +34,7 @@ CUSTOMER_DEFAULTS: dict[str, dict[str, bool | None]] = {
     "invoice.issued": {"in_app": True, "email": True},
     "invoice.overdue": {"in_app": True, "email": True},
     "payment.received": {"in_app": True, "email": True},
+    "payment.failed": {"in_app": True, "email": True},
     "payment.refunded": {"in_app": True, "email": None},
     "credit_note.issued": {"in_app": True, "email": None},
     "import.finished": {"in_app": True, "email": True},

@@ -38,6 +38,8 @@ SAMPLES = {
     "invoice_overdue": {"invoice": {"id": "i-1", "number": "INV-2026-0042", "total": EUR, "due_date": "2027-01-02"}},
     "payment_received": {"payment": {"id": "p-1", "amount": EUR, "invoice_id": "i-1",
                                      "invoice_number": "INV-2026-0042"}},
+    "payment_failed": {"payment": {"id": "p-2", "amount": EUR, "invoice_id": "i-1", "invoice_number": "INV-2026-0042",
+                                   "card": "Visa ending 4242", "failure_message": "Your card has insufficient funds."}},
     "import_finished": {"import_": {"id": "imp-1", "created": 48, "errors": 2}},
     "request_received": {"what": "reschedule", "customer_name": "Acme Retail", "order": ORDER, "request_id": "r-1"},
     "webhook_disabled": {"endpoint": {"id": "wh-1", "url": "https://hooks.acme.example/portal"},
@@ -46,7 +48,7 @@ SAMPLES = {
 # The link each kind's call to action opens.
 LINKS = {"order_submitted": f"/orders/{ORDER['id']}", "quote_sent": "/quotes/q-1",
          "quote_requested": "/quotes/q-1", "invoice_issued": "/invoices/i-1",
-         "invoice_overdue": "/invoices/i-1", "payment_received": "/invoices/i-1",
+         "invoice_overdue": "/invoices/i-1", "payment_received": "/invoices/i-1", "payment_failed": "/invoices/i-1",
          "import_finished": "/imports/imp-1", "message_posted": "/conversations/c-1",
          "webhook_disabled": "/profile/webhooks/wh-1", "request_received": "/admin/requests/r-1"}
 

@@ -109,6 +109,11 @@ class PaymentProvider(Protocol):
 
     def refund(self, intent_id: str, amount: Decimal, idempotency_key: str) -> RefundResult: ...
 
+    def describe_method(self, payment_method: str) -> dict | None:
+        """What a person needs to recognise a saved card: ``{brand, last4, exp_month, exp_year}``
+        (never the number), or None when the processor does not know the token."""
+        ...
+
     def parse_event(self, body: bytes, headers: Mapping[str, str]) -> Intent: ...
 
 

@@ -203,6 +203,15 @@ class StripeProvider:
             return RefundResult(id="", status=REFUND_FAILED, failure_code="amount_too_large")
         self._raise_for(status, body)
 
+    def describe_method(self, payment_method: str) -> dict | None:
+        status, body = self._request("GET", f"/v1/payment_methods/{payment_method}")
+        if status == 404:
+            return None
+        if status != 200:
+            self._raise_for(status, body)
+        card = body.get("card") or {}
+        return {k: card.get(k) for k in ("brand", "last4", "exp_month", "exp_year")} if card else None
+
     def parse_event(self, body: bytes, headers: Mapping[str, str], now: float | None = None) -> Intent:
         """A webhook Stripe posted, verified as Stripe documents it (``Stripe-Signature``:
         ``t=...,v1=...``, HMAC-SHA256 of ``"{t}.{payload}"`` with the ``whsec_`` secret as is,

@@ -267,6 +267,13 @@ class TestProvider:
                                 code="idempotency_mismatch")
         return RefundResult(id=row.id, status=row.status, failure_code=row.failure_code)
 
+    def describe_method(self, payment_method: str) -> dict | None:
+        """The test cards expire at the end of the year after next (any future date is accepted)."""
+        if payment_method not in _CARDS:
+            return None
+        brand, last4 = _CARDS[payment_method]
+        return {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": time.gmtime().tm_year + 2}
+
     # --- webhooks ------------------------------------------------------------------------------
     def sign_event(self, intent: Intent, timestamp: int | None = None) -> tuple[bytes, dict]:
         """The webhook this processor sends about ``intent``: ``(body, headers)``."""

@@ -5,10 +5,11 @@
 // browser side turns the card into a token and only that token (``payment_method``) is sent to
 // POST /invoices/{id}/payments. The configured provider is the built-in test processor, whose
 // "browser side" is `testProvider` below (it knows the processor's test cards only).
-import { ApiError, api, get, href } from '../lib/api.js';
+import { ApiError, api, del, get, href, post, put } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { setQuery } from '../lib/router.js';
-import { badge, card, errorBox, facts, field, form, pager, page, table, toast } from '../lib/ui.js';
+import { isCustomerAdmin } from '../lib/session.js';
+import { action, badge, card, errorBox, facts, field, form, pager, page, table, toast } from '../lib/ui.js';
 
 const PER_PAGE = 25;
 
@@ -175,13 +176,9 @@ async function settle(payment, { alive }) {
   return payment;
 }
 
-/**
- * The card form for one invoice. onDone(message) after a successful (or settling) payment;
- * declines and failures stay in the form's alert.
- */
-function payForm(inv, { onDone, alive }) {
-  const keys = attempts();   // one Idempotency-Key per attempt (see attempts)
-  const testCards = h('details', { class: 'test-cards' },
+/** The processor's test cards, as a note under a card form. */
+function testCardsNote() {
+  return h('details', { class: 'test-cards' },
     h('summary', {}, 'Test cards'),
     h('p', { class: 'muted' }, 'Use any future expiry date, any name and any CVC (4 digits for American Express).'),
     table({
@@ -191,6 +188,104 @@ function payForm(inv, { onDone, alive }) {
       ],
       rows: TEST_CARDS.map(([number, , what]) => ({ number, what })),
     }));
+}
+
+/** The customer's saved cards (none if they cannot be read: the form then asks for a card). */
+export async function savedCards() {
+  try {
+    return (await get('/payment-methods')).items;
+  } catch {
+    return [];
+  }
+}
+
+export const cardLabel = (m) => `${m.label}${m.expiry ? `, expires ${m.expiry}` : ''}${m.is_default ? ' (default)' : ''}`;
+
+/**
+ * The card part of a payment form: a saved card when there are any, or a new card's fields
+ * with "Save this card". Returns {nodes, choice(vals, formEl)}: choice answers the body's card
+ * part ({saved_method_id} or {payment_method, save_card}) or throws field errors.
+ */
+function cardChoice(saved) {
+  const newCard = h('fieldset', { class: 'new-card' }, h('legend', {}, 'New card'),
+    field({ name: 'card_name', label: 'Name on card', required: true, autocomplete: 'cc-name' }),
+    field({ name: 'card_number', label: 'Card number', required: true, autocomplete: 'cc-number',
+      attrs: { inputmode: 'numeric', maxlength: 23 } }),
+    h('div', { class: 'card-row' },
+      field({ name: 'card_exp', label: 'Expiry (MM/YY)', required: true, autocomplete: 'cc-exp', placeholder: 'MM/YY',
+        attrs: { inputmode: 'numeric', maxlength: 7 } }),
+      field({ name: 'card_cvc', label: 'CVC', required: true, autocomplete: 'cc-csc', attrs: { inputmode: 'numeric', maxlength: 4 } })),
+    field({ name: 'save_card', label: 'Save this card for later payments and auto-pay', type: 'checkbox',
+      hint: 'Only the payment provider\'s reference, the brand, the last 4 digits and the expiry are kept.' }));
+  const pick = saved.length ? field({ name: 'saved_method_id', label: 'Card', type: 'select',
+    options: [...saved.map((m) => [m.id, cardLabel(m)]), ['', 'A new card']],
+    value: (saved.find((m) => m.is_default) || saved[0]).id }) : null;
+  const showNew = () => {
+    const useNew = !pick || !pick.querySelector('select').value;
+    newCard.hidden = !useNew;
+    // hidden fields are neither required nor sent
+    newCard.querySelectorAll('input').forEach((el) => { el.disabled = !useNew; });
+  };
+  pick?.querySelector('select').addEventListener('change', showNew);
+  showNew();
+  return {
+    nodes: [pick, newCard].filter(Boolean),
+    choice(vals, formEl) {
+      if (vals.saved_method_id) return { saved_method_id: vals.saved_method_id };
+      try {
+        const token = tokenize({ name: vals.card_name, number: vals.card_number, exp: vals.card_exp, cvc: vals.card_cvc });
+        return { payment_method: token, save_card: !!vals.save_card };
+      } finally {
+        // The card's details are done with once tokenised (or refused): keep none of them.
+        for (const n of ['card_number', 'card_exp', 'card_cvc']) formEl.elements[n].value = '';
+      }
+    },
+  };
+}
+
+/**
+ * Send a payment (one invoice, or several: their answer names the payment to confirm in
+ * ``payment_id``) and see it through 3-D Secure and a slow processor. onDone(message, kind)
+ * when it succeeded or waits; a decline throws (the form shows it).
+ */
+async function carryOut(send, { onDone, alive }) {
+  let payment;
+  try {
+    payment = await send();
+  } catch (error) {
+    throw explain(error);
+  }
+  const id = payment.payment_id || payment.id;
+  if (payment.status === 'requires_action') {
+    let answered;
+    try {
+      answered = await completeAction({ id, amount: payment.amount });
+    } catch (error) {
+      throw explain(error);
+    }
+    if (!answered) {
+      onDone('The payment waits for your bank\'s 3-D Secure check: nothing is charged until you complete it with "Complete the check" under "Payments in progress".', 'warn');
+      return;
+    }
+    payment = { ...answered, amount: payment.amount };
+  }
+  if (payment.status === 'processing' || payment.status === 'pending') payment = await settle({ ...payment, id }, { alive });
+  if (payment.status === 'succeeded') {
+    onDone(`Payment received: ${money(payment.amount)}${payment.card ? ` by ${payment.card.brand} ending ${payment.card.last4}` : ''}. Thank you.`);
+  } else if (payment.status === 'failed') {
+    throw new ApiError(402, { error: { message: `Payment declined: ${payment.failure_message || DECLINES[payment.failure_code] || 'the card was declined.'}` } });
+  } else {
+    onDone('The card processor is still confirming the payment; it shows here once settled.');
+  }
+}
+
+/**
+ * The card form for one invoice. onDone(message) after a successful (or settling) payment;
+ * declines and failures stay in the form's alert.
+ */
+function payForm(inv, saved, { onDone, alive }) {
+  const keys = attempts();   // one Idempotency-Key per attempt (see attempts)
+  const cards = cardChoice(saved);
   const f = form({
     label: 'Pay by card',
     submit: 'Pay by card',
@@ -198,55 +293,47 @@ function payForm(inv, { onDone, alive }) {
       { name: 'amount', label: `Amount to pay (${inv.currency})`, type: 'text', required: true,
         value: inv.outstanding.amount, attrs: { inputmode: 'decimal' },
         hint: `Outstanding: ${money(inv.outstanding)}. You may pay part of it.` },
-      { name: 'card_name', label: 'Name on card', required: true, autocomplete: 'cc-name' },
-      { name: 'card_number', label: 'Card number', required: true, autocomplete: 'cc-number',
-        attrs: { inputmode: 'numeric', maxlength: 23 } },
-      h('div', { class: 'card-row' },
-        field({ name: 'card_exp', label: 'Expiry (MM/YY)', required: true, autocomplete: 'cc-exp', placeholder: 'MM/YY',
-          attrs: { inputmode: 'numeric', maxlength: 7 } }),
-        field({ name: 'card_cvc', label: 'CVC', required: true, autocomplete: 'cc-csc', attrs: { inputmode: 'numeric', maxlength: 4 } })),
+      ...cards.nodes,
     ],
     onSubmit: async (vals, formEl) => {
-      let token;
-      try {
-        token = tokenize({ name: vals.card_name, number: vals.card_number, exp: vals.card_exp, cvc: vals.card_cvc });
-      } finally {
-        // The card's details are done with once tokenised (or refused): keep none of them.
-        for (const n of ['card_number', 'card_exp', 'card_cvc']) formEl.elements[n].value = '';
-        vals = null;
-      }
-      const body = { amount: String(formEl.elements.amount.value).trim().replace(',', '.'), payment_method: token };
-      let payment;
-      try {
-        payment = await api(`/invoices/${inv.id}/payments`, { method: 'POST', body, headers: { 'Idempotency-Key': keys.for(body) } });
-      } catch (error) {
-        keys.failed(error);
-        throw explain(error);
-      }
-      if (payment.status === 'requires_action') {
-        let answered;
-        try {
-          answered = await completeAction(payment);
-        } catch (error) {
-          throw explain(error);
-        }
-        if (!answered) {
-          onDone('The payment waits for your bank\'s 3-D Secure check: nothing is charged until you complete it with "Complete the check" under "Payments in progress".', 'warn');
-          return;
-        }
-        payment = answered;
-      }
-      if (payment.status === 'processing' || payment.status === 'pending') payment = await settle(payment, { alive });
-      if (payment.status === 'succeeded') {
-        onDone(`Payment received: ${money(payment.amount)}${payment.card ? ` by ${payment.card.brand} ending ${payment.card.last4}` : ''}. Thank you.`);
-      } else if (payment.status === 'failed') {
-        throw new ApiError(402, { error: { message: `Payment declined: ${payment.failure_message || DECLINES[payment.failure_code] || 'the card was declined.'}` } });
-      } else {
-        onDone('The card processor is still confirming the payment; it shows here once settled.');
-      }
+      const body = { amount: String(formEl.elements.amount.value).trim().replace(',', '.'), ...cards.choice(vals, formEl) };
+      vals = null;
+      await carryOut(() => api(`/invoices/${inv.id}/payments`, { method: 'POST', body, headers: { 'Idempotency-Key': keys.for(body) } })
+        .catch((error) => { keys.failed(error); throw error; }), { onDone, alive });
     },
   });
-  return h('div', {}, f, testCards);
+  return h('div', {}, f, testCardsNote());
+}
+
+/** Pay the invoices ticked in the list: one charge for their total. */
+function paySeveral(chosen, saved, { onDone, alive }) {
+  const keys = attempts();
+  const currency = chosen[0].currency;
+  const total = chosen.reduce((sum, i) => sum + Math.round(Number(i.outstanding.amount) * 100), 0);
+  const amount = { amount: (total / 100).toFixed(2), currency };
+  const cards = cardChoice(saved);
+  return new Promise((resolve) => {
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'pay-several-title' });
+    const f = form({
+      label: 'Pay the selected invoices',
+      submit: `Pay ${money(amount)}`,
+      fields: cards.nodes,
+      onSubmit: async (vals, formEl) => {
+        const body = { invoice_ids: chosen.map((i) => i.id), amount: amount.amount, ...cards.choice(vals, formEl) };
+        await carryOut(() => api('/payments', { method: 'POST', body, headers: { 'Idempotency-Key': keys.for(body) } })
+          .catch((error) => { keys.failed(error); throw error; }), { onDone: (msg, kind) => { dlg.close(); onDone(msg, kind); }, alive });
+      },
+      actions: [h('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel')],
+    });
+    dlg.append(h('h2', { id: 'pay-several-title' }, `Pay ${chosen.length} invoice${chosen.length === 1 ? '' : 's'}`),
+      h('p', {}, `${chosen.map((i) => `${i.number} (${money(i.outstanding)})`).join(', ')}: ${money(amount)} in one card payment. If the card is declined, none of them is paid.`),
+      h('p', { class: 'muted' }, 'Your card details go to the payment provider only; we never see or keep them.'),
+      f, testCardsNote());
+    dlg.addEventListener('close', () => { dlg.remove(); resolve(); });
+    document.body.append(dlg);
+    dlg.showModal();
+    dlg.querySelector('select, input')?.focus();
+  });
 }
 
 /** An API error of paying, in words a customer can act on. */
@@ -384,7 +471,7 @@ async function invoiceDetail({ params, app }) {
   let alive = true;
   app.onLeave(() => { alive = false; });
   const show = async (flash, kind) => {
-    const inv = await get(`/invoices/${params.id}`);
+    const [inv, saved] = await Promise.all([get(`/invoices/${params.id}`), savedCards()]);
     const payCard = h('section', { class: 'card', id: 'pay', hidden: true, 'aria-labelledby': 'pay-title' });
     const payButton = hasOutstanding(inv)
       ? h('button', { type: 'button', class: 'primary', 'aria-controls': 'pay', 'aria-expanded': 'false', onclick: () => {
@@ -396,7 +483,7 @@ async function invoiceDetail({ params, app }) {
       : null;
     replace(payCard, h('h2', { id: 'pay-title' }, 'Pay by card'),
       h('p', { class: 'muted' }, 'Your card details go to the payment provider only; we never see or keep them.'),
-      payForm(inv, { alive: () => alive, onDone: (msg, kind) => show(msg, kind).catch((e) => toast(e.message, 'error')) }));
+      payForm(inv, saved, { alive: () => alive, onDone: (msg, kind) => show(msg, kind).catch((e) => toast(e.message, 'error')) }));
     const progress = await waiting(inv, (msg) => show(msg).catch((e) => toast(e.message, 'error')));
     const notice = flash ? h('div', { class: kind === 'warn' ? 'notice-warn' : 'notice-ok', role: 'status', tabindex: '-1' }, flash) : null;
     replace(holder, page(`Invoice ${inv.number}`,
@@ -425,7 +512,9 @@ function summaryCard(s) {
       h('div', {}, h('p', { class: 'muted' }, 'Last payment'),
         h('p', { class: 'stat' }, s.last_payment ? money(s.last_payment.amount) : 'None yet'),
         s.last_payment ? h('p', { class: 'muted' }, fmt.date(s.last_payment.date), ' · ',
-          h('a', { href: `/invoices/${s.last_payment.invoice_id}` }, 'View invoice')) : null)));
+          h('a', { href: `/invoices/${s.last_payment.invoice_id}` }, 'View invoice')) : null)),
+    Number(s.credit_balance?.amount) > 0
+      ? h('p', {}, `Account credit: ${money(s.credit_balance)}, used automatically on your next invoices.`) : null);
 }
 
 export function invoiceColumns(link, extra = []) {
@@ -439,6 +528,17 @@ export function invoiceColumns(link, extra = []) {
     { label: 'Total', sort: 'total', render: (i) => money(i.total) },
     { label: 'Outstanding', sort: 'outstanding', render: (i) => money(i.outstanding) },
   ];
+}
+
+/** A tick box per invoice that still owes something, labelled with its number. */
+function selectColumn(selected, onChange) {
+  return {
+    label: 'Select',
+    render: (i) => (hasOutstanding(i)
+      ? h('input', { type: 'checkbox', 'aria-label': `Select invoice ${i.number}`, checked: selected.has(i.id),
+        onchange: (e) => { if (e.target.checked) selected.set(i.id, i); else selected.delete(i.id); onChange(); } })
+      : ''),
+  };
 }
 
 async function invoiceList({ query: q, app }) {
@@ -456,14 +556,101 @@ async function invoiceList({ query: q, app }) {
     paid: 'No paid invoices yet.',
     all: 'No invoices yet: they appear here once the operator bills an order.',
   }[status] || 'No invoices here.';
+  // Ticking open invoices and "Pay selected" pays them with one card payment.
+  const selected = new Map();
+  const payable = list.items.filter(hasOutstanding);
+  const chosenNote = h('span', { class: 'muted', 'aria-live': 'polite' });
+  const paySelected = h('button', { type: 'button', class: 'primary', disabled: true }, 'Pay selected');
+  const onChange = () => {
+    const chosen = [...selected.values()];
+    paySelected.disabled = chosen.length === 0;
+    const sum = chosen.reduce((t, i) => t + Math.round(Number(i.outstanding.amount) * 100), 0);
+    chosenNote.textContent = chosen.length
+      ? `${chosen.length} selected: ${money({ amount: (sum / 100).toFixed(2), currency: chosen[0].currency })}` : '';
+  };
+  paySelected.addEventListener('click', async () => {
+    const chosen = [...selected.values()];
+    if (new Set(chosen.map((i) => i.currency)).size > 1) {
+      toast('Select invoices of one currency to pay them together.', 'error');
+      return;
+    }
+    let done = null;
+    await paySeveral(chosen, await savedCards(), { alive: () => true, onDone: (msg, kind) => { done = [msg, kind]; } });
+    if (done) {
+      toast(done[0], done[1] === 'warn' ? 'error' : 'ok');
+      app.navigate(`/invoices${query({ status, sort: q.sort, page: pageNo })}`, { replace: true });
+    }
+  });
+  const columns = invoiceColumns((i) => `/invoices/${i.id}`);
   return page('Invoices',
     summaryCard(summary),
-    h('p', { class: 'row' }, h('a', { href: '/payments' }, 'Payment history'), ' · ', h('a', { href: '/statements' }, 'Statements')),
+    h('p', { class: 'row' }, h('a', { href: '/payments' }, 'Payment history'), ' · ', h('a', { href: '/statements' }, 'Statements'),
+      ' · ', h('a', { href: '/payment-methods' }, 'Saved cards and auto-pay')),
     card('Your invoices',
       filterTabs('Invoice status', CUSTOMER_TABS, status, (v) => `/invoices${query({ status: v })}`),
-      table({ columns: invoiceColumns((i) => `/invoices/${i.id}`), rows: list.items, empty, sorted: sort,
+      payable.length ? h('div', { class: 'row' }, paySelected, chosenNote) : null,
+      table({ columns: payable.length ? [selectColumn(selected, onChange), ...columns] : columns, rows: list.items, empty, sorted: sort,
         onSort: (s) => go({ sort: s, page: 1 }) }),
       pager({ page: list.page, perPage: list.per_page, total: list.total, onPage: (p) => go({ page: p }) })));
+}
+
+// --- saved cards and auto-pay ----------------------------------------------------------------------
+async function paymentMethods({ app }) {
+  const [saved, auto] = await Promise.all([get('/payment-methods'), get('/autopay')]);
+  const admin = isCustomerAdmin();
+  const again = (msg) => { if (msg) toast(msg); app.navigate('/payment-methods', { replace: true }); };
+  const cards = card('Saved cards',
+    h('p', { class: 'muted' }, 'Tick "Save this card" when you pay to keep a card here. Only the payment provider\'s reference, the brand, the last 4 digits and the expiry are kept.'),
+    table({
+      columns: [
+        { label: 'Card', render: (m) => m.label },
+        { label: 'Expires', render: (m) => m.expiry || '—' },
+        { label: 'Default', render: (m) => (m.is_default ? 'Yes' : 'No') },
+        ...(admin ? [{ label: 'Actions', render: (m) => h('div', { class: 'row' },
+          m.is_default ? null : action('Make default', async () => {
+            await post(`/payment-methods/${m.id}/default`, {});
+            again(`${m.label} is now the default card.`);
+          }),
+          action('Delete', async () => {
+            await del(`/payment-methods/${m.id}`);
+            again(`${m.label} was deleted.`);
+          }, { class: 'danger', confirmText: `Delete ${m.label}? It can no longer be used to pay.` })) }] : []),
+      ],
+      rows: saved.items,
+      empty: 'No saved cards yet.',
+    }));
+  const status = auto.enabled
+    ? `On: each invoice is charged to ${auto.payment_method?.label || 'your card'} when it is issued (after any account credit).`
+    : 'Off: you pay each invoice yourself.';
+  const autoForm = admin && saved.items.length ? form({
+    label: 'Auto-pay',
+    submit: 'Save auto-pay',
+    fields: [
+      { name: 'enabled', label: 'Charge new invoices to a saved card when they are issued', type: 'checkbox', value: auto.enabled },
+      { name: 'payment_method_id', label: 'Card to charge', type: 'select', options: saved.items.map((m) => [m.id, cardLabel(m)]),
+        value: auto.payment_method?.id || (saved.items.find((m) => m.is_default) || saved.items[0]).id },
+    ],
+    onSubmit: async (vals) => {
+      const done = await put('/autopay', { enabled: !!vals.enabled, payment_method_id: vals.payment_method_id });
+      again(done.enabled ? 'Auto-pay is on.' : 'Auto-pay is off.');
+    },
+  }) : h('p', { class: 'muted' }, admin ? 'Save a card first to turn auto-pay on.' : 'Your account admins choose auto-pay.');
+  const failures = auto.recent_failures.length ? h('div', { role: 'status' },
+    h('h3', {}, 'Auto-pay charges that failed'),
+    table({
+      columns: [
+        { label: 'When', render: (f) => fmt.dateTime(f.at) },
+        { label: 'Invoice', render: (f) => h('a', { href: `/invoices/${f.invoice_id}` }, 'View invoice') },
+        { label: 'Amount', render: (f) => money(f.amount) },
+        { label: 'Why', render: (f) => f.failure_message || DECLINES[f.failure_code] || fmt.label(f.failure_code || 'failed') },
+      ],
+      rows: auto.recent_failures,
+    }),
+    h('p', { class: 'muted' }, 'These invoices stay open: pay them from the invoice list.')) : null;
+  return page('Saved cards and auto-pay',
+    h('p', {}, h('a', { href: '/invoices' }, '← Invoices')),
+    cards,
+    card('Auto-pay', h('p', {}, status), autoForm, failures));
 }
 
 // --- payments -----------------------------------------------------------------------------------
@@ -509,7 +696,9 @@ export function statementView(st, range) {
       h('div', { class: 'card' }, h('p', { class: 'muted' }, 'Invoiced / paid'),
         h('p', {}, `Invoiced ${money(st.totals?.invoiced)}`), h('p', {}, `Paid ${money(st.totals?.paid)}`),
         Number(st.totals?.credited?.amount) > 0 ? h('p', {}, `Credited ${money(st.totals.credited)}`) : null,
-        Number(st.totals?.refunded?.amount) > 0 ? h('p', {}, `Refunded ${money(st.totals.refunded)}`) : null),
+        Number(st.totals?.refunded?.amount) > 0 ? h('p', {}, `Refunded ${money(st.totals.refunded)}`) : null,
+        Number(st.totals?.account_credit?.amount) > 0 ? h('p', {}, `Account credit given ${money(st.totals.account_credit)}`) : null,
+        Number(st.totals?.credit_used?.amount) > 0 ? h('p', {}, `Account credit used ${money(st.totals.credit_used)}`) : null),
       h('div', { class: 'card' }, h('p', { class: 'muted' }, `Closing balance on ${fmt.date(st.to)}`), h('p', { class: 'stat' }, money(st.closing_balance)))),
     card(`Statement ${fmt.date(st.from)} – ${fmt.date(st.to)}`, table({
       columns: [
@@ -568,5 +757,6 @@ export const routes = [
   { path: '/invoices', title: 'Invoices', access: 'customer', nav: { label: 'Invoices', order: 50 }, render: invoiceList },
   { path: '/invoices/:id', title: 'Invoice', access: 'customer', render: invoiceDetail },
   { path: '/payments', title: 'Payments', access: 'customer', render: paymentList },
+  { path: '/payment-methods', title: 'Saved cards and auto-pay', access: 'customer', render: paymentMethods },
   { path: '/statements', title: 'Statements', access: 'customer', nav: { label: 'Statements', order: 55 }, render: statements },
 ];
