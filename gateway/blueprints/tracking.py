@@ -1,6 +1,7 @@
 """Tracking: an order's status, ETAs and the driver's location (under the customer's sharing
-level, decided by the tracking service), live as Server-Sent Events, and tracking links anyone
-can open without signing in (``/t/<token>``)."""
+level, decided by the tracking service), live as Server-Sent Events, tracking links anyone
+can open without signing in (``/t/<token>``) with their access log, and the recipients' feedback
+given through them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,17 @@ from flask import Response, request, send_from_directory, stream_with_context
 from flask_smorest import Blueprint
 
 from gateway import live
-from gateway.auth import caller, requires
+from gateway.auth import caller, client_address, operator, requires
 from gateway.blueprints.web import html_page, tile_origin
+from gateway.inputs import query_args
 from gateway.rpc import answer, client
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
-from services.tracking.schemas import (DriverPositionOut, LinkIn, PublicTrackingOut, TrackingLinkOut,
-                                       TrackingOut, TrackingStatsOut)
+from services.common.schemas import page_of
+from services.tracking.link_access import visitor_of
+from services.tracking.schemas import (DriverPositionOut, FeedbackAveragesOut, FeedbackFilterArgs, FeedbackIn,
+                                       FeedbackListArgs, FeedbackOut, LinkAccessesOut, LinkIn, OrderFeedbackOut,
+                                       PublicFeedbackOut, PublicTrackingOut, TrackingLinkOut, TrackingOut,
+                                       TrackingStatsOut)
 
 blp = Blueprint("tracking", __name__, url_prefix="/api/v1",
                 description="Tracking: status, ETAs, location, live streams and tracking links.")
@@ -30,6 +36,12 @@ SSE_DOC = {"responses": {"200": {"description": "`text/event-stream`: events `tr
 
 def tracking(method: str, *args, **kwargs):
     return client().call("tracking", method, *args, caller=caller(), **kwargs)
+
+
+def visitor() -> dict:
+    """Whoever opens a tracking link, coarsely (a /24 or /48 network, the browser's family): the
+    full address and user agent never leave the gateway."""
+    return visitor_of(client_address(), request.headers.get("User-Agent"))
 
 
 def _stream(order_id: str, first: dict, renew, pick: str) -> Response:
@@ -87,21 +99,84 @@ def revoke_link(link_id):
     return answer(tracking("revoke_link", link_id), 204)
 
 
+@blp.route("/tracking-links/<string:link_id>/accesses", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, LinkAccessesOut)
+def link_accesses(link_id):
+    """Who opened the link, coarsely: when, the network (a /24 or /48, never the address) and the
+    browser's family; the latest openings and how many there were. A page load counts once
+    (its polls and live stream extend that visit); kept as long as the position history."""
+    return answer(tracking("link_accesses", link_id))
+
+
 @blp.route("/public/track/<string:token>", methods=["GET"])
 @blp.response(200, PublicTrackingOut)
 def public_tracking(token):
     """No sign-in: what a tracking link shows (status, ETAs, location under the customer's
-    sharing level). An unknown, revoked or expired link is 404."""
-    return answer(tracking("public_tracking", token)["view"])
+    sharing level). An unknown, revoked or expired link is 404. Each opening is logged for the
+    link's customer with a coarse origin (`/tracking-links/{id}/accesses`)."""
+    return answer(tracking("public_tracking", token, visitor=visitor())["view"])
 
 
 @blp.route("/public/track/<string:token>/stream", methods=["GET"])
 @blp.doc(**SSE_DOC)
 def public_stream(token):
     """No sign-in: the tracking link's view, live (as `/orders/{id}/stream`)."""
-    first = tracking("public_tracking", token, watch=True)
+    first = tracking("public_tracking", token, watch=True, visitor=visitor())
     return _stream(first["order_id"], first["view"],
                    lambda: tracking("public_tracking", token, watch=True)["view"], "public")
+
+
+# The public feedback routes read no credentials: the token is the capability, and a browser
+# signed in to the portal (the customer trying its own link) needs no CSRF token to rate.
+@blp.route("/public/track/<string:token>/feedback", methods=["GET"])
+@blp.response(200, PublicFeedbackOut)
+def public_feedback(token):
+    """No sign-in: whether the recipient may rate the delivery through this link (`open` once
+    the order is delivered), or what this link gave."""
+    return answer(client().call("tracking", "public_feedback", token))
+
+
+@blp.route("/public/track/<string:token>/feedback", methods=["POST"])
+@blp.arguments(FeedbackIn)
+@blp.response(201, PublicFeedbackOut)
+@blp.alt_response(200, schema=PublicFeedbackOut, description="Changed: the link that gave it, within 10 minutes.")
+def give_feedback(_payload, token):
+    """No sign-in: rate the delivery (1-5) with an optional plain-text comment, once it is
+    delivered. One feedback per order: the link that gave it may change it for 10 minutes
+    (200); after that, or from another link, 409 (`details.reason`: `given`); before delivery
+    409 (`not_delivered`); a revoked or expired link 404."""
+    given = client().call("tracking", "give_feedback", token, request.get_json())
+    return answer(given["view"], 201 if given["created"] else 200)
+
+
+@blp.route("/orders/<string:order_id>/feedback", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, OrderFeedbackOut)
+def order_feedback(order_id):
+    """The recipient's rating and comment of this delivery, given through a tracking link
+    (read-only); `feedback: null` until given."""
+    return answer(tracking("order_feedback", order_id))
+
+
+@blp.route("/admin/feedback", methods=["GET"])
+@operator()
+@blp.arguments(FeedbackListArgs, location="query")
+@blp.response(200, page_of(FeedbackOut))
+def list_feedback(_args):
+    """Recipients' feedback across customers, newest first; filter by `customer_id`,
+    `driver_id` (the route's driver) and `rating`."""
+    return answer(tracking("list_feedback", query_args()))
+
+
+@blp.route("/admin/feedback/averages", methods=["GET"])
+@operator()
+@blp.arguments(FeedbackFilterArgs, location="query")
+@blp.response(200, FeedbackAveragesOut)
+def feedback_averages(_args):
+    """The average rating overall, per customer and per driver (best first), under the list's
+    filters."""
+    return answer(tracking("feedback_averages", query_args()))
 
 
 @blp.route("/admin/tracking/stats", methods=["GET"])

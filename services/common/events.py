@@ -160,6 +160,17 @@ class MessageData(EventData):
                             metadata={"description": "The start of the message (300 characters at most)."})
 
 
+class FeedbackData(EventData):
+    """The recipient rated a delivered order on its tracking page (once per order; a change made
+    within minutes by the same link is announced again)."""
+    feedback_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    reference = fields.String(allow_none=True, load_default=None)
+    driver_id = fields.String(allow_none=True, load_default=None)
+    rating = fields.Integer(required=True, metadata={"description": "1 (poor) to 5 (excellent)."})
+    comment = fields.String(allow_none=True, load_default=None)
+
+
 class RequestData(EventData):
     """A customer's request the operator answers: a reschedule or a rental call-off."""
     request_id = fields.String(required=True)
@@ -252,6 +263,8 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("order.status_changed", "orders", OrderStatusData, "Any change of an order's status."),
     EventType("order.cancelled", "orders", OrderData, "An order was cancelled."),
     EventType("stop.eta_changed", "tracking", StopData, "A stop's ETA moved."),
+    EventType("feedback.received", "tracking", FeedbackData,
+              "The recipient rated a delivered order (1-5, optional comment) on its tracking page."),
     EventType("stop.completed", "tracking", StopCompletedData,
               "A driver completed (or failed) a stop, with proof of delivery."),
     EventType("document.added", "orders", DocumentData, "A document was attached to an order."),

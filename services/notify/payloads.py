@@ -16,7 +16,7 @@ CUSTOMER_EVENTS = (
     "message.posted", "reschedule.requested", "reschedule.decided", "call_off.requested", "call_off.decided",
     "quote.requested", "quote.sent", "quote.changes_requested", "quote.accepted", "quote.rejected",
     "invoice.issued", "invoice.overdue", "payment.received", "payment.failed", "payment.refunded", "credit_note.issued",
-    "import.finished",
+    "import.finished", "feedback.received",
 )
 OPERATOR_EVENTS = CUSTOMER_EVENTS + ("customer.created", "customer.updated")
 TEST_EVENT = "webhook.test"

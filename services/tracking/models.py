@@ -11,13 +11,15 @@ customer's location-sharing level (identity) and each order's status, driver and
   key (driver, recorded_at) makes a redelivered report a no-op.
 - ``driver_plans`` carries a version per driver, bumped whenever the driver's stops change, so
   an ingest worker reloads a driver's remaining stops only when they did.
+- ``link_accesses`` is each opening of a tracking link (coarse origin only), kept as long as the
+  position history; ``order_feedback`` is the recipient's rating of a delivered order.
 """
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import service_base, utcnow
@@ -142,6 +144,40 @@ class TrackingLink(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     last_opened_at: Mapped[datetime | None]
+
+
+class LinkAccess(Base):
+    """One opening of a tracking link: when, and where from coarsely (a /24 or /48 network and the
+    browser's family, never the address). Polls and stream renewals of the same visit extend
+    ``last_seen_at`` instead of adding a row (``link_access``)."""
+
+    __tablename__ = "link_accesses"
+    __table_args__ = (Index("ix_link_accesses_link_opened", "link_id", "opened_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    link_id: Mapped[str] = mapped_column(ForeignKey("tracking_links.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    network: Mapped[str | None] = mapped_column(String(64))
+    browser: Mapped[str] = mapped_column(String(32))
+
+
+class OrderFeedback(Base):
+    """The recipient's rating (1-5) and comment of a delivered order, given through a tracking
+    link: one per order (``feedback``)."""
+
+    __tablename__ = "order_feedback"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("tracked_orders.order_id", ondelete="CASCADE"), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    driver_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("tracking_links.id", ondelete="SET NULL"))
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Watch(Base):

@@ -1,6 +1,6 @@
 """Position history is kept ``TRACKING_RETENTION_DAYS`` (default 30), then deleted: in chunks,
 so a large backlog never holds one long transaction or lock. A driver's latest position older
-than that goes too."""
+than that goes too, and so do tracking links' openings (their access log, ``link_access``)."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
+from services.tracking import link_access
 from services.tracking.models import LatestPosition, PositionRecord, Watch
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def purge(uow: UnitOfWork, max_chunks: int = 200) -> int:
             # the driver writes the row again.
             session.execute(delete(LatestPosition).where(LatestPosition.recorded_at < cutoff))
             session.execute(delete(Watch).where(Watch.expires_at < utcnow() - timedelta(hours=1)))
+            link_access.forget_before(session, cutoff)
             session.commit()
         finally:
             session.close()

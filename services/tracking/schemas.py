@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from services.common.schemas import StrictSchema
+from services.common.schemas import PageArgs, Several, StrictSchema
 
 MAX_ID = 36
 
@@ -112,9 +112,103 @@ class TrackingLinkOut(StrictSchema):
     revoked_at = fields.String(allow_none=True)
     expires_at = fields.String(allow_none=True)
     last_opened_at = fields.String(allow_none=True)
+    opened_count = fields.Integer(metadata={"description": "How many times the link was opened (one page load "
+                                                           "or visit each), within the retention period."})
     active = fields.Boolean()
     token = fields.String(metadata={"description": "Shown once, when the link is made."})
     url = fields.String(metadata={"description": "The public page; shown once."})
+
+
+# --- who opened a link (link_access.py) ----------------------------------------------------------
+class VisitorIn(StrictSchema):
+    """What the gateway tells about whoever opened a link: already coarse."""
+    network = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    browser = fields.String(load_default="Unknown", validate=validate.Length(max=32))
+
+
+class LinkAccessOut(StrictSchema):
+    opened_at = fields.String()
+    last_seen_at = fields.String(metadata={"description": "The visit's last poll or reload within a few minutes."})
+    network = fields.String(allow_none=True, metadata={"description": "Where from, coarsely: a /24 (IPv4) or /48 "
+                                                                      "(IPv6) network, never the address."})
+    browser = fields.String(metadata={"description": "The browser's family (Firefox, Safari, Chrome ...)."})
+
+
+class LinkAccessesOut(StrictSchema):
+    link_id = fields.String()
+    total = fields.Integer(metadata={"description": "Openings within the retention period."})
+    items = fields.List(fields.Nested(LinkAccessOut), metadata={"description": "The latest openings, newest first."})
+
+
+# --- recipient feedback (feedback.py) --------------------------------------------------------------
+class FeedbackIn(StrictSchema):
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5),
+                            metadata={"description": "1 (poor) to 5 (excellent)."})
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000),
+                            metadata={"description": "Plain text, optional."})
+
+
+class RatingOut(StrictSchema):
+    rating = fields.Integer()
+    comment = fields.String(allow_none=True)
+    created_at = fields.String()
+
+
+class GivenFeedbackOut(RatingOut):
+    editable_until = fields.String(allow_none=True, metadata={"description": "Until when this link may change it."})
+
+
+class PublicFeedbackOut(StrictSchema):
+    state = fields.String(validate=validate.OneOf(["not_delivered", "open", "editable", "given"]), metadata={
+        "description": "`open`: the order is delivered and no feedback was given yet; `editable`: given through "
+                       "this link, which may still change it; `given`: given, closed."})
+    feedback = fields.Nested(GivenFeedbackOut, allow_none=True,
+                             metadata={"description": "What this link gave; null for the other links."})
+
+
+class OrderFeedbackItemOut(RatingOut):
+    updated_at = fields.String()
+    link_id = fields.String(allow_none=True)
+    link_label = fields.String(allow_none=True)
+
+
+class OrderFeedbackOut(StrictSchema):
+    feedback = fields.Nested(OrderFeedbackItemOut, allow_none=True,
+                             metadata={"description": "null until the recipient rates the delivery."})
+
+
+class FeedbackOut(OrderFeedbackItemOut):
+    id = fields.String()
+    order_id = fields.String()
+    order_reference = fields.String(allow_none=True)
+    customer_id = fields.String()
+    driver_id = fields.String(allow_none=True)
+
+
+class FeedbackFilterArgs(StrictSchema):
+    customer_id = fields.String(load_default=None, validate=validate.Length(max=MAX_ID))
+    driver_id = fields.String(load_default=None, validate=validate.Length(max=MAX_ID))
+    rating = Several(fields.Integer(validate=validate.Range(1, 5)), load_default=None,
+                     metadata={"description": "One or several ratings, e.g. `1,2`."})
+
+
+class FeedbackListArgs(PageArgs, FeedbackFilterArgs):
+    pass
+
+
+class AverageOut(StrictSchema):
+    count = fields.Integer()
+    average = fields.Float(allow_none=True)
+
+
+class GroupAverageOut(AverageOut):
+    id = fields.String(metadata={"description": "The customer's or the driver's id."})
+
+
+class FeedbackAveragesOut(StrictSchema):
+    overall = fields.Nested(AverageOut)
+    by_customer = fields.List(fields.Nested(GroupAverageOut))
+    by_driver = fields.List(fields.Nested(GroupAverageOut))
 
 
 # --- operator reports (documented in the OpenAPI document; the service builds them in reports.py)

@@ -1,6 +1,7 @@
 """The tracking service: entrypoints only. Positions and stop reports from the driver apps are
 consumed by the ingest worker (``services.tracking.ingest``, a process of its own); this service
-keeps the orders' facts, answers reads, keeps tracking links and deletes old history."""
+keeps the orders' facts, answers reads, keeps tracking links (with their access log and the
+recipients' feedback) and deletes old history."""
 from __future__ import annotations
 
 from nameko.timer import timer
@@ -10,9 +11,9 @@ from services.common.live import LiveUpdates
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import load
 from services.common.service import PortalService
-from services.tracking import assignments, links, live, reports, retention, views
+from services.tracking import assignments, feedback, link_access, links, live, reports, retention, views
 from services.tracking.models import Base
-from services.tracking.schemas import LinkIn
+from services.tracking.schemas import FeedbackFilterArgs, FeedbackIn, FeedbackListArgs, LinkIn, VisitorIn
 
 
 class Service(PortalService):
@@ -48,9 +49,10 @@ class Service(PortalService):
         return views.customer_view(views.seen_from_db(session, order))
 
     @rpc
-    def public_tracking(self, token: str, watch: bool = False) -> dict:
+    def public_tracking(self, token: str, watch: bool = False, visitor: dict | None = None) -> dict:
+        """The link's view; ``visitor`` (coarse origin) logs an opening, ``watch`` renews a stream."""
         session = self.db.session
-        order = links.resolve(session, token, touch=not watch)
+        order = links.resolve(session, token, load(VisitorIn, visitor) if visitor is not None else None)
         if watch:
             live.watch(session, order.order_id)
         return {"order_id": order.order_id, "view": views.public_view(views.seen_from_db(session, order))}
@@ -67,6 +69,35 @@ class Service(PortalService):
     @rpc
     def revoke_link(self, link_id: str) -> None:
         links.revoke(self.db.session, self.caller, link_id)
+
+    @rpc
+    def link_accesses(self, link_id: str) -> dict:
+        session = self.db.session
+        return link_access.listing(session, links.get_link(session, self.caller, link_id))
+
+    # --- recipient feedback -------------------------------------------------------------------
+    @rpc
+    def public_feedback(self, token: str) -> dict:
+        return feedback.public_state(self.db.session, token)
+
+    @rpc
+    def give_feedback(self, token: str, payload: dict) -> dict:
+        state, created = feedback.give(self.db, token, load(FeedbackIn, payload))
+        return {"created": created, "view": state}
+
+    @rpc
+    def order_feedback(self, order_id: str) -> dict:
+        return feedback.of_order(self.db.session, self.caller, order_id)
+
+    @rpc
+    def list_feedback(self, args: dict) -> dict:
+        self.caller.require_operator()
+        return feedback.listing(self.db.session, self.caller, load(FeedbackListArgs, args))
+
+    @rpc
+    def feedback_averages(self, args: dict) -> dict:
+        self.caller.require_operator()
+        return feedback.averages(self.db.session, self.caller, load(FeedbackFilterArgs, args))
 
     # --- operator -----------------------------------------------------------------------------
     @rpc

@@ -1,7 +1,9 @@
 // The public tracking page (/t/<token>): no sign-in, not the portal. It reads the token from the
 // address, shows the status, the ETAs and the map, then follows the live stream (or polls when
 // the browser has no EventSource). Everything shown comes from the API, already limited to
-// status, ETAs and location under the customer's sharing level.
+// status, ETAs and location under the customer's sharing level. Once delivered, the page asks
+// the recipient for a rating (1-5) and an optional comment (one feedback per order; the link that
+// gave it may change it for a few minutes).
 import { trackingMap } from '/assets/screens/map.js';
 
 const token = location.pathname.split('/').pop();
@@ -56,12 +58,85 @@ function render(view) {
     stops: stops.map((s, i) => ({ ...s, label: `${s.type === 'pickup' ? 'the collection' : 'the delivery'} (stop ${i + 1})` })) });
 }
 
+// --- feedback, once delivered ---------------------------------------------------------------------
+let feedbackAsked = false;
+
+function showFeedback(answer) {
+  const form = $('feedback-form');
+  const done = $('feedback-done');
+  $('feedback-section').hidden = answer.state === 'not_delivered';
+  form.hidden = !['open', 'editable'].includes(answer.state);
+  const given = answer.feedback;
+  if (given) {
+    form.querySelector(`input[name="rating"][value="${given.rating}"]`).checked = true;
+    $('feedback-comment').value = given.comment || '';
+  }
+  done.hidden = !given && answer.state !== 'given';
+  if (given) {
+    const until = given.editable_until ? ` You can change it until ${when(given.editable_until)}.` : '';
+    done.textContent = `Thank you: you rated this delivery ${given.rating} out of 5.${until}`;
+  } else if (answer.state === 'given') {
+    done.textContent = 'Thank you: feedback on this delivery was already given.';
+  }
+  $('feedback-send').textContent = answer.state === 'editable' ? 'Change feedback' : 'Send feedback';
+}
+
+async function loadFeedback() {
+  const response = await fetch(`${base}/feedback`, { headers: { Accept: 'application/json' } });
+  if (response.ok) showFeedback(await response.json());
+}
+
+function askFeedback(view) {
+  if (view.status !== 'delivered' || feedbackAsked) return;
+  feedbackAsked = true;
+  loadFeedback().catch(() => {});
+}
+
+async function sendFeedback(event) {
+  event.preventDefault();
+  const form = $('feedback-form');
+  const error = $('feedback-error');
+  const rating = form.querySelector('input[name="rating"]:checked');
+  error.hidden = true;
+  if (!rating) {
+    error.textContent = 'Choose a rating from 1 to 5.';
+    error.hidden = false;
+    form.querySelector('input[name="rating"]').focus();
+    return;
+  }
+  const button = $('feedback-send');
+  button.disabled = true;
+  try {
+    const response = await fetch(`${base}/feedback`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ rating: Number(rating.value), comment: $('feedback-comment').value.trim() || null }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.ok) {
+      showFeedback(body);
+    } else if (response.status === 409) {
+      await loadFeedback();
+    } else {
+      error.textContent = body.error?.message || 'The feedback could not be sent; try again.';
+      error.hidden = false;
+    }
+  } catch {
+    error.textContent = 'The feedback could not be sent; check the connection and try again.';
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$('feedback-form').addEventListener('submit', sendFeedback);
+
 function gone() {
   $('gone').hidden = false;
   $('live').hidden = true;
   $('status').textContent = 'Unavailable';
   $('location').hidden = true;
   $('stops-section').hidden = true;
+  $('feedback-section').hidden = true;
   map?.destroy();
   map = null;
 }
@@ -79,6 +154,7 @@ async function fetchView() {
   }
   const view = await response.json();
   render(view);
+  askFeedback(view);
   return view;
 }
 
@@ -109,6 +185,7 @@ async function start() {
     failures = 0;
     const next = JSON.parse(e.data);
     render(next);
+    askFeedback(next);
     if (finished(next)) source.close();
   });
   source.addEventListener('end', () => {

@@ -279,6 +279,7 @@ async function orderPage({ params, app }) {
   const stopsBox = h('div');
   const historyBox = h('div');
   const podBox = h('div');
+  const feedbackBox = h('div');
   const docsBox = h('div', {}, loading());
   const messagesBox = h('div', {}, loading());
   const linksBox = h('div', {}, loading());
@@ -297,6 +298,7 @@ async function orderPage({ params, app }) {
     order = await get(base);
     drawOrder();
     loadDocuments();
+    loadFeedback();
   }
 
   function mapView() {
@@ -600,6 +602,21 @@ async function orderPage({ params, app }) {
     },
   });
   const linksList = h('div');
+  // Who opened a link, coarsely (a network and a browser family), loaded when asked for.
+  function linkOpenings(l) {
+    if (!l.opened_count) return '0';
+    const list = h('ul', { class: 'openings' }, h('li', {}, loading()));
+    return h('details', { ontoggle: async (e) => {
+      if (!e.target.open || e.target.dataset.loaded) return;
+      e.target.dataset.loaded = '1';
+      try {
+        const seen = await get(`/tracking-links/${encodeURIComponent(l.id)}/accesses`);
+        replace(list, ...seen.items.map((a) => h('li', {}, `${fmt.dateTime(a.opened_at)} · ${a.network || 'unknown network'} · ${a.browser}`)));
+      } catch (error) {
+        replace(list, h('li', {}, errorBox(error)));
+      }
+    } }, h('summary', {}, `${l.opened_count} ${l.opened_count === 1 ? 'opening' : 'openings'}`), list);
+  }
   async function loadLinks() {
     let links;
     try {
@@ -614,6 +631,7 @@ async function orderPage({ params, app }) {
         { key: 'label', label: 'Label', render: (l) => l.label || 'No label' },
         { key: 'created_at', label: 'Created', render: (l) => fmt.dateTime(l.created_at) },
         { key: 'last_opened_at', label: 'Last opened', render: (l) => (l.last_opened_at ? fmt.dateTime(l.last_opened_at) : 'Never') },
+        { key: 'opened_count', label: 'Openings', render: linkOpenings },
         { key: 'active', label: 'State', render: (l) => (l.active ? 'Active' : l.revoked_at ? 'Revoked' : 'Expired') },
         { key: 'actions', label: 'Actions', render: (l) => (l.active ? action('Revoke', async () => {
           await del(`/tracking-links/${l.id}`);
@@ -625,6 +643,24 @@ async function orderPage({ params, app }) {
     }));
   }
   replace(linksBox, linkForm, newLinkBox, linksList);
+
+  // --- the recipient's feedback (given on the tracking page once delivered; read-only here)
+  const feedbackCard = card('Recipient feedback', feedbackBox);
+  async function loadFeedback() {
+    feedbackCard.hidden = order.status !== 'delivered';
+    if (feedbackCard.hidden) return;
+    try {
+      const { feedback } = await get(`${base}/feedback`);
+      replace(feedbackBox, feedback ? facts([
+        ['Rating', `${feedback.rating} out of 5`],
+        ['Comment', feedback.comment || 'No comment'],
+        ['Given', fmt.dateTime(feedback.updated_at || feedback.created_at)],
+        ['Through', feedback.link_label || 'A tracking link'],
+      ]) : h('p', { class: 'empty' }, 'No feedback yet: the recipient can rate the delivery on the tracking page.'));
+    } catch (error) {
+      replace(feedbackBox, errorBox(error));
+    }
+  }
 
   // --- reschedule requests
   let rescheduleCount = 0;
@@ -712,6 +748,7 @@ async function orderPage({ params, app }) {
   window.addEventListener('portal:notification', onNotification);
   app.onLeave(() => window.removeEventListener('portal:notification', onNotification));
   loadLinks();
+  loadFeedback();
   loadReschedules();
   rescheduleCard.hidden = !actionsFor().includes('reschedule');
 
@@ -728,6 +765,7 @@ async function orderPage({ params, app }) {
     card('Items', itemsBox),
     card('Status history', historyBox),
     card('Proof of delivery', podBox),
+    feedbackCard,
     card('Documents', docsBox),
     messagesCard,
     rescheduleCard,
