@@ -49,6 +49,9 @@ PG_SERVER = os.environ.get("TEST_DATABASE_URL")
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("PORTAL_KEEP_TMP") == "1":     # the stacks' logs, to read after a failure
+        print(f"\nkept {TMP}")
+        return
     shutil.rmtree(TMP, ignore_errors=True)
 
 

@@ -32,6 +32,7 @@ from services.tracking.models import Base
 log = logging.getLogger("tracking.ingest")
 
 WATCH_REFRESH_SECONDS = 0.5
+FIRST_BACKOFF, MAX_BACKOFF = 0.5, 10.0   # seconds between attempts to reach the broker
 
 
 def declare(channel) -> None:
@@ -89,7 +90,7 @@ class Worker(PlainWorker):
                 if yield_to is not None:
                     yield_to.sleep(backoff)    # keeps the AMQP heartbeat going
                 else:
-                    time.sleep(backoff)
+                    self.pause(backoff)
                 backoff = min(backoff * 2, 10)
                 self.beat()
             finally:
@@ -123,6 +124,7 @@ class Worker(PlainWorker):
 
             channel.basic_consume(INGEST_QUEUE, on_message)
             log.info("ingest worker consuming %s", INGEST_QUEUE)
+            self.backoff = FIRST_BACKOFF     # connected: the next loss waits little again
             while not self.stopping:
                 self.beat()
                 connection.process_data_events(time_limit=1 if not buffer else 0)
@@ -139,16 +141,18 @@ class Worker(PlainWorker):
                 connection.close()
 
     def run_forever(self) -> None:
-        backoff = 0.5
+        self.backoff = FIRST_BACKOFF
         while not self.stopping:
             try:
                 self.consume()
-                backoff = 0.5
             except (pika.exceptions.AMQPError, OSError) as exc:
                 # Unacked messages go back to the queue with the connection: nothing is lost.
-                log.warning("ingest lost the broker (%s); reconnecting in %.1fs", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+                # The wait doubles only while connecting keeps failing (a broker that is down),
+                # not over the worker's life: after two broker restarts it was 8 s, and positions
+                # waited that long (tests/attack/test_bus_faults.py).
+                log.warning("ingest lost the broker (%s); reconnecting in %.1fs", exc, self.backoff)
+                self.pause(self.backoff)
+                self.backoff = min(self.backoff * 2, MAX_BACKOFF)
                 self.beat()
 
 
