@@ -108,7 +108,7 @@ def create_app(config: dict | None = None) -> Flask:
     document_decimals(api)
     errors.register(app)
 
-    from gateway.blueprints import (account, admin, auth, billing, conversations, dispatch, health,
+    from gateway.blueprints import (account, admin, auth, billing, branding, conversations, dispatch, health,
                                     imports, me, meta, notify, orders, places, rentals, sso, tracking, web)
 
     app.register_blueprint(health.blp)           # /healthz, /readyz: outside the API document
@@ -116,7 +116,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(notify.page)          # /unsubscribe/<token>: from emails, no sign-in
     for blp in (auth.blp, sso.blp, me.blp, account.blp, orders.blp, imports.blp, places.blp,
                 conversations.blp, tracking.blp, rentals.blp, billing.blp, notify.blp, admin.blp, dispatch.blp,
-                meta.blp):
+                meta.blp, branding.blp):
         api.register_blueprint(blp)
     app.register_blueprint(web.page)             # the web portal: every other GET path, /assets
     @app.before_request

@@ -1,13 +1,21 @@
-"""The operator's identity on invoices and statements (issue 11 moves it into the operator
-console; until then it comes from the environment)."""
+"""The operator's identity on invoices and statements: name, colour and logo as the operator set
+them in the console (billing's copy of ``branding.updated``, services.common.brand; the
+environment's values until then), with the issuer's details from the environment."""
 from __future__ import annotations
 
+from services.billing.models import BrandCopy
+from services.common import brand
 from services.common.config import env
 
 
-def current() -> dict:
+def keep(session, event: dict) -> None:
+    brand.apply_event(session, BrandCopy, event)
+
+
+def current(session=None) -> dict:
+    own = brand.current(session, BrandCopy)
     details = env("BILLING_ISSUER_DETAILS") or ""
-    return {"name": env("PORTAL_OPERATOR_NAME"),
+    return {"name": own["name"],
             "address_lines": [line.strip() for line in details.split("|") if line.strip()],
             "email": env("BILLING_EMAIL"), "vat_id": env("BILLING_VAT_ID"),
-            "color": env("PORTAL_BRAND_COLOR")}
+            "color": own["primary_color"], "logo": own["logo"], "footer": own["email_footer"]}

@@ -20,6 +20,7 @@ from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Numeric, String, Te
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from services.common.brand import BrandCopyColumns
 from services.common.db import BigId, service_base, utcnow
 
 Base = service_base()
@@ -318,3 +319,7 @@ class LedgerEntry(Base):
     reference: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(500))
     occurred_at: Mapped[datetime]
+
+
+class BrandCopy(BrandCopyColumns, Base):
+    """The operator's branding as identity last announced it (services.common.brand)."""

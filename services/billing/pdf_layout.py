@@ -23,7 +23,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import registerFont, registerFontFamily, stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, HRFlowable, LongTable, PageTemplate,
+from reportlab.lib.utils import ImageReader
+from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, HRFlowable, Image, LongTable, PageTemplate,
                                 Paragraph, Spacer, Table, TableStyle)
 
 from services.common.money import round_money, to_decimal
@@ -237,10 +238,37 @@ def prominent_last_row(color: colors.Color) -> list[tuple]:
 
 # --- blocks ----------------------------------------------------------------------------------
 
+LOGO_BOX = (60 * mm, 18 * mm)          # the most a logo takes: width, height
+
+
+def logo(branding: dict) -> Image | None:
+    """The operator's logo (PNG or JPEG; an SVG is left out: reportlab cannot draw it) scaled
+    into LOGO_BOX, or None. A logo that cannot be read leaves the name alone, not a failed PDF."""
+    found = branding.get("logo")
+    if not found or found.get("content_type") not in ("image/png", "image/jpeg"):
+        return None
+    from services.common.blobs import blob_store
+
+    try:
+        with blob_store().open(found["key"]) as stream:
+            data = io.BytesIO(stream.read())
+        width, height = ImageReader(data).getSize()
+        scale = min(LOGO_BOX[0] / width, LOGO_BOX[1] / height)
+        data.seek(0)
+        picture = Image(data, width=width * scale, height=height * scale, hAlign="LEFT")
+    except Exception:   # a blob gone or unreadable: the PDF still goes out, with the name
+        return None
+    picture.spaceAfter = 2 * mm
+    return picture
+
+
 def header(branding: dict, st: dict, title: list) -> list:
     """The operator's branding (name big, address lines, email, VAT id) on the left, the
     document's ``title`` flowables on the right, and a rule in the brand colour."""
     operator = [Paragraph(markup(branding.get("name")), st["operator"])]
+    picture = logo(branding)
+    if picture is not None:
+        operator.insert(0, picture)
     details = [markup(line) for line in branding.get("address_lines") or [] if plain(line)]
     if branding.get("email"):
         details.append(markup(branding["email"]))

@@ -26,11 +26,11 @@ from services.billing.schemas import (AutoPayIn, ChangesIn, ConfirmIn, CreditNot
 SYSTEM = CallerContext(role=SERVICE)
 
 
-def _pdf(filename: str, render, view: dict) -> dict:
+def _pdf(filename: str, render, view: dict, brand: dict) -> dict:
     """Lay out a PDF in a real thread (eventlet's tpool): seconds of pure-Python work for a long
     statement would otherwise hold eventlet's hub and starve the AMQP heartbeat (PITFALLS 10).
     RPC bodies are JSON, so the PDF travels base64-encoded; the gateway sends the bytes."""
-    content = tpool.execute(render, view, branding.current())
+    content = tpool.execute(render, view, brand)
     return {"filename": filename, "content_type": "application/pdf",
             "base64": base64.b64encode(content).decode()}
 
@@ -43,6 +43,10 @@ class Service(PortalService):
     @event_handler("customer.created", "customer.updated")
     def keep_accounts(self, event: dict) -> None:
         accounts.apply_customer_event(self.db.session, event)
+
+    @event_handler("branding.updated")
+    def keep_branding(self, event: dict) -> None:
+        branding.keep(self.db.session, event)
 
     @event_handler("order.submitted")
     def price_order(self, event: dict) -> None:
@@ -76,7 +80,8 @@ class Service(PortalService):
         from services.billing.statement_pdf import render_statement
 
         view = statements.statement(self.db.session, self.caller, load(DateRangeArgs, args))
-        return _pdf(f"statement-{view['from']}-{view['to']}.pdf", render_statement, view)
+        return _pdf(f"statement-{view['from']}-{view['to']}.pdf", render_statement, view,
+                    branding.current(self.db.session))
 
     # --- invoices -----------------------------------------------------------------------------
     @rpc
@@ -92,7 +97,7 @@ class Service(PortalService):
         from services.billing.invoice_pdf import render_invoice
 
         view = invoices.get(self.db.session, self.caller, invoice_id)
-        return _pdf(f"invoice-{view['number']}.pdf", render_invoice, view)
+        return _pdf(f"invoice-{view['number']}.pdf", render_invoice, view, branding.current(self.db.session))
 
     @rpc
     def issue_invoice(self, payload: dict, idempotency_key: str | None = None) -> dict:

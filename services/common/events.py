@@ -63,6 +63,16 @@ class DriverData(EventData):
     is_active = fields.Boolean(required=True)
 
 
+class BrandingData(EventData):
+    version = fields.Integer(required=True, metadata={"description": "Grows with each change: keep the highest."})
+    display_name = fields.String(allow_none=True, load_default=None)
+    primary_color = fields.String(allow_none=True, load_default=None)
+    accent_color = fields.String(allow_none=True, load_default=None)
+    email_footer = fields.String(allow_none=True, load_default=None)
+    logo = fields.Dict(allow_none=True, load_default=None,
+                       metadata={"description": "`{key, content_type, sha256}` in the blob store, or null."})
+
+
 class PasswordResetData(EventData):
     reset_id = fields.String(required=True)
     user_id = fields.String(required=True)
@@ -251,6 +261,8 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("driver.created", "identity", DriverData, "The operator added a driver."),
     EventType("driver.updated", "identity", DriverData,
               "A driver's name, depot or active flag changed (dispatch keeps a copy)."),
+    EventType("branding.updated", "identity", BrandingData,
+              "The operator changed its name, logo, colours or email footer (null: the default)."),
     EventType("password_reset.requested", "identity", PasswordResetData,
               "Someone asked for a password reset link (for the email sender; no link inside)."),
     EventType("order.created", "orders", OrderData, "An order was created (draft or submitted)."),

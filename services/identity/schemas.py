@@ -225,6 +225,41 @@ class OperatorSettings(StrictSchema):
         "description": "Operator staff must turn on two-factor sign-in before doing anything else."})
 
 
+class BrandingIn(StrictSchema):
+    """A change to the operator's branding: only the fields sent change; null or "" = the default."""
+    display_name = fields.String(allow_none=True, validate=validate.Length(max=120))
+    primary_color = fields.String(allow_none=True, validate=validate.Length(max=7), metadata={
+        "description": "Hex `#rrggbb`; at least 4.5:1 contrast with white (links, white text on it)."})
+    accent_color = fields.String(allow_none=True, validate=validate.Length(max=7), metadata={
+        "description": "Hex `#rrggbb`; at least 3:1 contrast with white (markers, focus rings)."})
+    email_footer = fields.String(allow_none=True, validate=validate.Length(max=300),
+                                 metadata={"description": "One line at the foot of every email."})
+
+
+class LogoUploadIn(StrictSchema):
+    """A file the gateway streamed into the blob store (gateway.inputs.upload)."""
+    key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    size = fields.Integer(required=True, validate=validate.Range(min=0))
+    sha256 = fields.String(required=True, validate=validate.Length(equal=64))
+    filename = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class BrandingOut(Schema):
+    """The branding in use: what the operator set, else the platform's defaults."""
+    name = fields.String(required=True)
+    primary_color = fields.String(required=True)
+    accent_color = fields.String(required=True)
+    primary_text = fields.String(required=True, metadata={"description": "Text colour on the primary colour."})
+    accent_text = fields.String(required=True, metadata={"description": "Text colour on the accent colour."})
+    logo_url = fields.String(required=True, allow_none=True)
+
+
+class BrandingSettingsOut(BrandingOut):
+    email_footer = fields.String(required=True, allow_none=True)
+    settings = fields.Nested(BrandingIn, required=True, metadata={
+        "description": "What the operator set; null = the default (from the environment)."})
+
+
 class NewUserIn(StrictSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))

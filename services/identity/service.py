@@ -6,13 +6,13 @@ from services.common.database import Database
 from services.common.entrypoints import rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
-from services.identity import (accounts, activation, api_keys, audit, customers, drivers,
+from services.identity import (accounts, activation, api_keys, audit, branding, customers, drivers,
                                invites, mailer, onboarding, resets, sessions, sso, two_factor,
                                users)
 from services.identity.models import Base
-from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, ClaimIn,
+from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, BrandingIn, ClaimIn,
                                        CustomerSelfPatch, DriverIn, InvitesIn, LoginIn, MePatch,
-                                       NewUserIn, OperatorSettings, PasswordResetConfirmIn,
+                                       LogoUploadIn, NewUserIn, OperatorSettings, PasswordResetConfirmIn,
                                        PasswordResetIn, SignupIn, TwoFactorCodeIn,
                                        TwoFactorDisableIn, UserAccessPatch, UserOut)
 
@@ -67,6 +67,23 @@ class Service(PortalService):
     @rpc
     def update_settings(self, payload: dict) -> dict:
         return onboarding.update_settings(self.db, self.caller, load(OperatorSettings, payload))
+
+    # --- branding (public to read: the portal's sign-in page and tracking pages show it) --------
+    @rpc
+    def get_branding(self) -> dict:
+        return branding.view(self.db.session)
+
+    @rpc
+    def update_branding(self, payload: dict) -> dict:
+        return branding.update(self.db, self.caller, load(BrandingIn, payload))
+
+    @rpc
+    def set_branding_logo(self, upload: dict) -> dict:
+        return branding.set_logo(self.db, self.caller, load(LogoUploadIn, upload))
+
+    @rpc
+    def remove_branding_logo(self) -> dict:
+        return branding.remove_logo(self.db, self.caller)
 
     @rpc
     def sso_sign_in(self, provider: str, subject: str, email: str | None, email_verified: bool,

@@ -5,22 +5,25 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from services.common import brand
 from services.common.caller import OPERATOR_ROLES, CallerContext
 from services.common.db import upsert_insert
 from services.common.errors import NotFound
-from services.notify.models import Customer, Follow, Recipient
+from services.notify.models import BrandCopy, Customer, Follow, Recipient
 
 ALL_CUSTOMERS = "*"     # a follow of every customer
 
 
 def apply(session: Session, event: dict) -> None:
-    """Keep the copies: ``customer.*`` and ``user.*`` events (replays and reorders are harmless:
+    """Keep the copies: ``customer.*``, ``user.*`` and ``branding.updated`` events (replays and reorders are harmless:
     each event carries the whole current record)."""
     data, kind = event["data"], event["type"]
     if kind.startswith("customer."):
         _upsert(session, Customer, "id", {"id": data["customer_id"], "name": data["name"],
                                           "location_sharing": data["location_sharing"],
                                           "is_active": data["is_active"]})
+    elif kind == "branding.updated":
+        brand.apply_event(session, BrandCopy, event)
     elif kind.startswith("user."):
         reachable = data.get("reachable", True) and kind != "user.removed"
         _upsert(session, Recipient, "user_id", {

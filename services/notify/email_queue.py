@@ -30,7 +30,8 @@ BATCH = 50
 def enqueue(session, kind: str, to: str, context: dict, *, name: str | None = None,
             event_id: str | None = None, customer_id: str | None = None, user_id: str | None = None,
             unsubscribe_url: str | None = None) -> EmailMessage:
-    rendered = emails.render(kind, context, recipient_name=name, unsubscribe_url=unsubscribe_url)
+    rendered = emails.render(kind, context, recipient_name=name, unsubscribe_url=unsubscribe_url,
+                             brand=emails.brand_of(session))
     headers = {"Auto-Submitted": "auto-generated"}
     if event_id:
         headers["X-Portal-Event-ID"] = event_id

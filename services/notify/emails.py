@@ -10,9 +10,12 @@ source of its subject and its call to action: it sets ``subject_line``, ``action
 names are errors (``StrictUndefined``): a context key the caller forgot fails the render instead
 of leaving a gap in an email someone receives.
 
-Branding comes from the environment (``PORTAL_OPERATOR_NAME``, ``PORTAL_BRAND_COLOR``,
-``PORTAL_URL``, ``BILLING_EMAIL``), times are shown in ``PORTAL_TIMEZONE``; both are read at each
-render, so a changed setting needs no new template environment.
+Branding (name, logo, primary colour, footer line) is what the operator set in the console, from
+notify's copy of ``branding.updated`` (``brand_of``), else the environment (``PORTAL_OPERATOR_NAME``,
+``PORTAL_BRAND_COLOR``); ``PORTAL_URL`` and ``BILLING_EMAIL`` come from the environment, times are
+shown in ``PORTAL_TIMEZONE``; all are read at each render, so a changed setting needs no new
+template environment. The logo is linked from the gateway (an ``<img>`` with the name as its alt
+text): mail clients that block pictures still show the name.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from services.common.brand import current as current_brand
+from services.common.brand import effective as effective_brand
+from services.common.brand import logo_url
 from services.common.config import env
 from services.common.money import to_decimal
 
@@ -52,17 +58,29 @@ class RenderedEmail:
     html: str
 
 
+def brand_of(session) -> dict:
+    """The branding in use: notify's copy of what the operator set, over the environment's."""
+    from services.notify.models import BrandCopy
+
+    return current_brand(session, BrandCopy)
+
+
 def render(kind: str, context: dict, *, recipient_name: str | None = None,
-           unsubscribe_url: str | None = None) -> RenderedEmail:
-    """The subject, plain text and HTML of one email of ``kind`` (see KINDS) to one recipient.
-    ``unsubscribe_url`` is left out of transactional kinds: nobody unsubscribes from those."""
+           unsubscribe_url: str | None = None, brand: dict | None = None) -> RenderedEmail:
+    """The subject, plain text and HTML of one email of ``kind`` (see KINDS) to one recipient,
+    under ``brand`` (``brand_of``; the environment's when None). ``unsubscribe_url`` is left out
+    of transactional kinds: nobody unsubscribes from those."""
     if kind not in KINDS:
         raise ValueError(f"unknown email kind {kind!r}")
-    color = env("PORTAL_BRAND_COLOR")
+    brand = brand or effective_brand()
+    portal_url = env("PORTAL_URL").rstrip("/")
     values = {**context,
-              "operator": env("PORTAL_OPERATOR_NAME"),
-              "brand_color": color if _HEX_COLOR.fullmatch(color) else DEFAULT_COLOR,
-              "portal_url": env("PORTAL_URL").rstrip("/"),
+              "operator": brand["name"],
+              "brand_color": brand["primary_color"] if _HEX_COLOR.fullmatch(brand["primary_color"]) else DEFAULT_COLOR,
+              "brand_text": brand["primary_text"],
+              "logo_url": logo_url(brand, portal_url),
+              "email_footer": brand["email_footer"],
+              "portal_url": portal_url,
               "support_email": env("BILLING_EMAIL"),
               "recipient_name": recipient_name,
               "unsubscribe_url": None if kind in TRANSACTIONAL else unsubscribe_url}

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.common.brand import BrandCopyColumns
 from services.common.db import BigId, service_base, utcnow
 
 Base = service_base()
@@ -207,3 +208,7 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float]
+
+
+class BrandCopy(BrandCopyColumns, Base):
+    """The operator's branding as identity last announced it (services.common.brand)."""

@@ -1,5 +1,6 @@
 // The portal's shell: loads the session, builds the header and menu for the user's role, and
 // renders the screen of the current path into <main>. Screens live in screens/*.js.
+import { applyBranding, brandName, loadBranding, logo } from './lib/brand.js';
 import { h, replace } from './lib/dom.js';
 import * as router from './lib/router.js';
 import { isCustomer, isStaff, load, session, signOut } from './lib/session.js';
@@ -48,7 +49,7 @@ function renderHeader() {
   });
   const user = session.user;
   replace(header,
-    h('a', { class: 'brand', href: '/' }, document.body.dataset.brand || 'Customer portal'),
+    h('a', { class: 'brand', href: '/' }, logo(), brandName(document.body.dataset.brand || 'Customer portal')),
     user ? toggle : null,
     user ? menu() : null,
     user ? h('div', { class: 'who' },
@@ -85,7 +86,7 @@ async function render() {
     return focusTitle();
   }
   renderHeader();
-  document.title = `${route.title || 'Portal'} · ${document.body.dataset.brand || 'Customer portal'}`;
+  document.title = `${route.title || 'Portal'} · ${brandName(document.body.dataset.brand || 'Customer portal')}`;
   replace(main, loading());
   try {
     const node = await route.render({ params, query: router.query(), app: appApi });
@@ -108,6 +109,8 @@ const appApi = {
   navigate: router.navigate,
   refresh: () => render(),
   reload: () => start(location.pathname + location.search),
+  /** The console's branding screen: a saved change shows at once, header included. */
+  rebrand: (brand) => { applyBranding(brand); renderHeader(); },
   onLeave,
   session,
 };
@@ -136,6 +139,7 @@ async function start(path) {
 }
 
 async function boot() {
+  applyBranding(await loadBranding());
   replace(app,
     h('a', { class: 'skip', href: '#main', onclick: (e) => { e.preventDefault(); main.focus(); } }, 'Skip to content'),
     header, main, h('div', { id: 'toasts', class: 'toasts', 'aria-live': 'polite' }));
