@@ -118,6 +118,8 @@ def create_app(config: dict | None = None) -> Flask:
                 conversations.blp, tracking.blp, rentals.blp, billing.blp, notify.blp, admin.blp, dispatch.blp,
                 meta.blp, branding.blp):
         api.register_blueprint(blp)
+    from gateway.blueprints.emissions import blp as emissions_blp     # CO2e per order (issue 11)
+    api.register_blueprint(emissions_blp)
     app.register_blueprint(web.page)             # the web portal: every other GET path, /assets
     @app.before_request
     def _start():

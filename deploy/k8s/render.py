@@ -52,6 +52,8 @@ RESOURCES = {
     "gateway": ({"cpu": "250m", "memory": "256Mi"}, {"memory": "512Mi"}),
     "service": ({"cpu": "100m", "memory": "192Mi"}, {"memory": "512Mi"}),
     "orders-imports": ({"cpu": "250m", "memory": "384Mi"}, {"memory": "1Gi"}),
+    # runs the same upload checks on mailed attachments (up to MAX_UPLOAD_BYTES each, in memory)
+    "orders-mail-imports": ({"cpu": "100m", "memory": "256Mi"}, {"memory": "1Gi"}),
     "tracking-ingest": ({"cpu": "200m", "memory": "192Mi"}, {"memory": "512Mi"}),
     BROKER_AUTH: ({"cpu": "50m", "memory": "128Mi"}, {"memory": "256Mi"}),
 }
@@ -59,6 +61,9 @@ RESOURCES = {
 # ingest queue. The import worker takes its jobs from the database and scales on CPU alone.
 QUEUE_OF = {**{s: f"rpc-{s}" for s in SERVICES}, "tracking-ingest": INGEST_QUEUE}
 QUEUE_TARGET = "20"        # ready messages per pod before another pod is added
+# A worker others connect to: its port (container, Service). The import-by-email listener takes
+# the mail of IMPORT_MAIL_DOMAIN (its MX points at this Service, e.g. a LoadBalancer in front).
+LISTENS = {"orders-mail-imports": ("smtp", 2525, 25)}
 
 
 def labels(name: str, component: str) -> dict:
@@ -175,8 +180,14 @@ def process(name: str) -> list[dict]:
     probes = {"startupProbe": healthcheck(name, 5, 24),        # two minutes to connect and migrate-check
               "readinessProbe": healthcheck(name, 15, 2),
               "livenessProbe": healthcheck(name, 30, 4)}
-    main = container(name, ["python", "-m", "services.common.run", name], resources, probes)
-    return [deployment(name, component, main), disruption_budget(name, component),
+    listens = LISTENS.get(name)
+    main = container(name, ["python", "-m", "services.common.run", name], resources, probes,
+                     ports=[{"name": listens[0], "containerPort": listens[1]}] if listens else None)
+    service = [{"apiVersion": "v1", "kind": "Service", "metadata": meta(name, component),
+                "spec": {"selector": selector(name),
+                         "ports": [{"name": listens[0], "port": listens[2], "targetPort": listens[0]}]}}
+               ] if listens else []
+    return [deployment(name, component, main), *service, disruption_budget(name, component),
             autoscaler(name, component, 8, QUEUE_OF.get(name))]
 
 
@@ -228,6 +239,7 @@ def settings() -> list[dict]:
     (placeholders) and the real ones created by the operator (RUNBOOK), never committed."""
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(CONFIG, "config"), "data": {
         "LOG_FORMAT": "json", "VAR_DIR": "/var/lib/portal", "METRICS_PORT": str(METRICS_PORT), "GATEWAY_BIND": "0.0.0.0:8000",
+        "IMPORT_MAIL_BIND": "0.0.0.0:2525", "IMPORT_MAIL_DOMAIN": "imports.portal.example.com",
         "GATEWAY_WORKERS": "2", "PORTAL_URL": "https://portal.example.com",
         "PORTAL_OPERATOR_NAME": "Example Logistics", "BLOB_S3_BUCKET": "portal-documents",
         "BILLING_PAYMENT_PROVIDER": "stripe"}}

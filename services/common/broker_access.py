@@ -42,7 +42,7 @@ NOTIFY_LIVE_EXCHANGE = "notify.live"
 ADMIN = "admin"
 # Process kinds that never connect to the broker: the import worker's events wait in the orders
 # outbox for the orders service to relay.
-WITHOUT_BROKER = {"orders-imports"}
+WITHOUT_BROKER = {"orders-imports", "orders-mail-imports"}
 # What a driver may publish: its own id in the routing key, and only these kinds.
 DRIVER_ROUTING_KEY = r"^driver\.{driver_id}\.(location|stop)$"
 

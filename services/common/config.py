@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SERVICES = ("identity", "orders", "billing", "tracking", "notify")
 # Processes that are not nameko services, run and supervised the same way: name -> module with main().
-WORKERS = {"orders-imports": "services.orders.import_worker", "tracking-ingest": "services.tracking.ingest"}
+WORKERS = {"orders-imports": "services.orders.import_worker", "orders-mail-imports": "services.orders.mail_intake",
+           "tracking-ingest": "services.tracking.ingest"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("IMPORT_MAX_ROWS", "200000", "Most data rows one spreadsheet import takes (a larger file is refused with a clear error)."),
     Var("IMPORT_CHECK_PROCESSES", "1", "Processes that check import rows beside the import worker (0: in the worker itself)."),
     Var("IMPORT_POLL_SECONDS", "0.5", "How often an idle import worker looks for queued imports."),
+    Var("IMPORT_PREVIEW_COUNT_ROWS", "10000", "An import preview counts the good and bad rows of the whole file up to this many rows (larger files: the rows shown only)."),
+    Var("IMPORT_MAIL_DOMAIN", "imports.portal.example", "Domain of the customers' import-by-email addresses `import+<token>@<domain>` (its MX points at `orders-mail-imports`)."),
+    Var("IMPORT_MAIL_BIND", "127.0.0.1:2525", "Where the import-by-email SMTP listener (`orders-mail-imports`) listens."),
     Var("TRACKING_RETENTION_DAYS", "30", "Days of position history kept; older positions are deleted."),
     Var("TRACKING_LINK_HOURS", "72", "Hours a tracking link keeps working after its order was delivered, failed or cancelled."),
     Var("TRACKING_ETA_THRESHOLD_SECONDS", "120", "An ETA that moves more than this (or a stop turning late) is announced with `stop.eta_changed`."),

@@ -238,6 +238,8 @@ class ImportData(EventData):
     errors = fields.Integer(required=True)
     requested_by = fields.String(allow_none=True, load_default=None,
                                  metadata={"description": "The user who uploaded the file."})
+    reply_to = fields.String(allow_none=True, load_default=None,
+                             metadata={"description": "A file mailed to the customer's import address: its sender."})
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 and the operator staff who follow customers."""
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from services.common import brand
@@ -43,6 +43,14 @@ def customer(session: Session, customer_id: str | None) -> Customer | None:
 
 def recipient(session: Session, user_id: str | None) -> Recipient | None:
     return session.get(Recipient, user_id) if user_id else None
+
+
+def user_by_email(session: Session, customer_id: str | None, email: str | None) -> str | None:
+    """The id of one of ``customer_id``'s users with this email (a mailed import's sender)."""
+    if not customer_id or not email:
+        return None
+    return session.scalar(select(Recipient.user_id).where(
+        Recipient.customer_id == customer_id, func.lower(Recipient.email) == email.strip().lower()).limit(1))
 
 
 def customer_users(session: Session, customer_id: str) -> list[Recipient]:

@@ -192,8 +192,11 @@ def _other_events(session: Session, event: dict) -> list[Notice]:
     if kind == "import.finished":
         imp = {"id": data["import_id"], "created": data["created"], "errors": data["errors"]}
         title = f"Import finished: {imp['created']} orders created, {imp['errors']} rows with errors"
+        # a mailed file (reply_to): its sender, if one of the customer's users
+        requester = data.get("requested_by") or directory.user_by_email(session, event.get("customer_id"),
+                                                                        data.get("reply_to"))
         return [Notice(REQUESTER, "import_finished", title, f"/imports/{imp['id']}", imp["id"], {"import_": imp},
-                       requester=data.get("requested_by"))]
+                       requester=requester)]
     if kind in ("reschedule.requested", "call_off.requested"):
         what = kind.split(".")[0]
         order = _order(_known(session, data["order_id"])) if data.get("order_id") else None

@@ -11,10 +11,10 @@ from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import typed_data
 from services.common.schemas import dump
-from services.orders import documents, etas, rentals, status
+from services.orders import documents, emissions, etas, rentals, status
 from services.common.scoping import paged
 from services.orders.listing import summary_body
-from services.orders.models import Depot, Driver, Order, Route, Stop
+from services.orders.models import Depot, Driver, EmissionFactor, Order, Route, Stop
 from services.orders.schemas import DepotOut, RouteOut
 
 SYSTEM = CallerContext(role=SERVICE)
@@ -62,6 +62,8 @@ def _check_refs(session: Session, data: dict) -> None:
         driver = session.get(Driver, data["driver_id"])
         if driver is None or not driver.is_active:
             errors["driver_id"] = ["No such active driver."]
+    if data.get("vehicle_type") is not None and session.get(EmissionFactor, data["vehicle_type"]) is None:
+        errors["vehicle_type"] = ["No emission factor has that vehicle type."]
     if errors:
         raise ValidationFailed.of(errors)
 
@@ -111,6 +113,8 @@ def update_route(uow: UnitOfWork, caller: CallerContext, route_id: str, data: di
     if "driver_id" in data:   # tracking must learn who now serves these orders
         for order in uow.session.scalars(select(Order).where(Order.route_id == route.id)):
             announce(uow, order, route)
+    if "vehicle_type" in data:
+        emissions.refresh_route(uow.session, route)
     return route_view(uow.session, route)
 
 
@@ -171,6 +175,7 @@ def unschedule(uow: UnitOfWork, caller: CallerContext, route_id: str, order_id: 
     status.move(uow, order, status.SUBMITTED, caller, action="taken off its route",
                 note=f"taken off route {route.name}")
     order.route_id = order.route_position = None
+    emissions.refresh(uow.session, order)      # no longer the route's vehicle
     return route_view(uow.session, route)
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger("orders.imports")
 BATCH_ROWS = 500
 LEASE_SECONDS = 120
 MAX_ATTEMPTS = 3
+PREVIEW_SWEEP_SECONDS = 600
 
 
 class Worker(PlainWorker):
@@ -88,6 +89,7 @@ class Worker(PlainWorker):
         unit = self.unit()
         job = unit.session.get(Import, job_id)
         skip, filename, key = job.processed_rows, job.filename, job.blob_key
+        mappings = [job.mapping] if job.mapping else []
         unit.close()
         limit = env_int("IMPORT_MAX_ROWS")
         pool = self._pool()
@@ -108,7 +110,8 @@ class Worker(PlainWorker):
             return True
 
         try:
-            with blob_store().local_path(key) as path, spreadsheet.open_spreadsheet(path, filename) as sheet:
+            with blob_store().local_path(key) as path, spreadsheet.open_spreadsheet(
+                    path, filename, mappings=mappings) as sheet:
                 read, batch = 0, []
                 for row in sheet:
                     read += 1
@@ -193,11 +196,27 @@ class Worker(PlainWorker):
             pass   # logged; the lease runs out and the job is tried again (MAX_ATTEMPTS)
         return True
 
+    def expire_previews(self) -> int:
+        """Previews never confirmed: their rows and files go after a day (imports.PREVIEW_KEEP)."""
+        unit = self.unit()
+        try:
+            keys = imports.expired_previews(unit.session)
+            unit.commit()
+        finally:
+            unit.close()
+        for key in keys:
+            blob_store().delete(key)
+        return len(keys)
+
     def run_forever(self) -> None:
         poll = env_float("IMPORT_POLL_SECONDS")
+        tidied = 0.0
         while not self.stopping:
             self.beat()
             try:
+                if time.monotonic() - tidied > PREVIEW_SWEEP_SECONDS:
+                    tidied = time.monotonic()
+                    self.expire_previews()
                 if not self.run_once():
                     time.sleep(poll)
             except Exception:

@@ -2,7 +2,9 @@
 ``{row, column, message}``; importing the same file again changes nothing.
 
 ``start`` (an RPC) checks the file at once (format, size, header, zip bomb) so a wrong file is a
-clear 422 on upload, then queues the import. The rows are read by the import worker
+clear 422 on upload, then queues the import. ``admit`` is that check for every way in (uploads,
+``preview`` whose import waits in status ``preview`` until ``confirm``, files mailed to
+``mail_intake``); the file is read with the customer's saved mappings (``import_mappings``). The rows are read by the import worker
 (``import_worker``), a process of its own, because parsing 100,000 rows is CPU work that would
 starve the service's eventlet hub (PITFALLS 10). It commits a batch of orders together with the
 import's progress, so a crash resumes after the last committed batch, never twice."""
@@ -19,13 +21,13 @@ from services.common.blobs import blob_store
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES, SERVICE, CallerContext
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import Forbidden, PortalError, ValidationFailed
+from services.common.errors import Conflict, Forbidden, PortalError, ValidationFailed
 from services.common.offload import off_the_hub
 from services.common.schemas import dump, load
-from services.orders import booking, spreadsheet, spreadsheet_template
+from services.orders import booking, import_mappings, import_preview, spreadsheet, spreadsheet_template
 from services.common.scoping import get_owned, owned, paged
 from services.orders.models import CustomerSettings, Import, ImportError_, Order
-from services.orders.schemas import ImportOut, OrderIn
+from services.orders.schemas import ImportOut, ImportPreviewOut, OrderIn
 
 MAX_STORED_ERRORS = 10_000   # error_count keeps counting past it; the report says so
 
@@ -53,20 +55,33 @@ def check_upload(caller: CallerContext, upload) -> None:
         raise ValidationFailed.of({"file": ["No uploaded file."]})
 
 
-def _inspect(key: str, filename: str) -> dict:
-    """Open the file far enough to know it is a spreadsheet we can read (runs in a thread)."""
+def _inspect(key: str, filename: str, mappings: list[dict], chosen: bool, preview_rows: int = 0) -> dict:
+    """Open the file far enough to know it is a spreadsheet we can read (runs in a thread), and
+    with ``preview_rows`` check the rows a preview shows (``import_preview``)."""
     with blob_store().local_path(key) as path:
-        with spreadsheet.open_spreadsheet(path, filename, max_bytes=env_int("MAX_UPLOAD_BYTES")) as sheet:
-            return {"format": sheet.format, "columns": list(sheet.columns),
-                    "unknown_headers": list(sheet.unknown_headers), "estimated_rows": sheet.estimated_rows}
+        with spreadsheet.open_spreadsheet(path, filename, max_bytes=env_int("MAX_UPLOAD_BYTES"),
+                                          mappings=mappings, strict_mapping=chosen,
+                                          lenient_header=bool(preview_rows)) as sheet:
+            found = {"format": sheet.format, "columns": list(sheet.columns),
+                     "unknown_headers": list(sheet.unknown_headers), "estimated_rows": sheet.estimated_rows,
+                     "mapping": sheet.mapping, "headers": sheet.header_cells, "warnings": sheet.warnings,
+                     "column_headers": dict(sheet.headers), "problem": sheet.header_problem}
+            if preview_rows and not sheet.header_problem:
+                found["preview"] = import_preview.sample(sheet, preview_rows, env_int("IMPORT_PREVIEW_COUNT_ROWS"))
+            return found
 
 
-def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> dict:
-    session = uow.session
-    check_upload(caller, upload)
+def admit(session: Session, upload: dict, customer_id: str | None, mapping_id: str | None = None,
+          preview_rows: int = 0, run=off_the_hub) -> dict:
+    """The upload checks every way in shares (the API, mailed files): readable, an address
+    column, within IMPORT_MAX_ROWS; read with the customer's mapping. A refused file's blob is
+    deleted."""
     try:
-        customer_id = _customer_for(session, caller, form.get("customer_id"))
-        found = off_the_hub(_inspect, upload["key"], upload.get("filename") or "upload")
+        mappings = import_mappings.candidates(session, customer_id, mapping_id)
+        found = run(_inspect, upload["key"], upload.get("filename") or "upload", mappings, bool(mapping_id),
+                    preview_rows)
+        if found["problem"]:      # a preview of headers to map: nothing more to check
+            return found
         if customer_id is None and "client_id" not in found["columns"]:
             raise ValidationFailed.of({"customer_id": [
                 "Name the customer, or give the file a client_id column."]})
@@ -78,14 +93,82 @@ def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> d
     except Exception:
         blob_store().delete(upload["key"])
         raise
+    return found
+
+
+def new_job(session: Session, customer_id: str | None, upload: dict, found: dict, *, by: str | None,
+            role: str, submit: bool = False, status: str = "queued", source: str = "upload",
+            reply_to: str | None = None) -> Import:
     job = Import(customer_id=customer_id, filename=(upload.get("filename") or "upload")[:255],
                  blob_key=upload["key"], size=upload["size"], format=found["format"],
-                 submit=bool(form.get("submit")), total_rows=found["estimated_rows"],
-                 unknown_headers=found["unknown_headers"], created_by=caller.user_id,
-                 created_by_role=caller.role)
+                 submit=submit, total_rows=found["estimated_rows"], status=status,
+                 unknown_headers=found["unknown_headers"], created_by=by, created_by_role=role,
+                 mapping=found["mapping"], mapping_name=import_mappings.name_of(session, customer_id, found["mapping"]),
+                 source=source, reply_to=reply_to)
     session.add(job)
     session.flush()
+    return job
+
+
+def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> dict:
+    session = uow.session
+    check_upload(caller, upload)
+    try:
+        customer_id = _customer_for(session, caller, form.get("customer_id"))
+    except Exception:
+        blob_store().delete(upload["key"])
+        raise
+    found = admit(session, upload, customer_id, form.get("mapping_id"))
+    job = new_job(session, customer_id, upload, found, by=caller.user_id, role=caller.role,
+                  submit=bool(form.get("submit")))
     return view(session, job)
+
+
+def preview(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> dict:
+    """The upload checked and its first rows shown with their problems; nothing is created
+    until ``confirm`` (the import waits in status ``preview``)."""
+    session = uow.session
+    check_upload(caller, upload)
+    try:
+        customer_id = import_mappings.importing_customer(session, caller)
+    except Exception:
+        blob_store().delete(upload["key"])
+        raise
+    found = admit(session, upload, customer_id, form.get("mapping_id"), preview_rows=form.get("rows", 20))
+    body = dump(ImportPreviewOut, {
+        "headers": found["headers"], "columns": found["column_headers"], "problem": found["problem"],
+        "suggested_mapping": import_mappings.suggest(found["headers"]), "warnings": found["warnings"],
+        **(found.get("preview") or {"rows": [], "good_rows": 0, "bad_rows": 0, "checked_rows": 0, "whole_file": False})})
+    if found["problem"]:
+        # The headers cannot be read as they are: show them to be mapped; nothing is kept.
+        blob_store().delete(upload["key"])
+        return {"import": None, **body}
+    job = new_job(session, customer_id, upload, found, by=caller.user_id, role=caller.role, status="preview")
+    return {"import": view(session, job), **body}
+
+
+PREVIEW_KEEP = timedelta(hours=24)
+
+
+def expired_previews(session: Session, limit: int = 200) -> list[str]:
+    """Drop previews nobody confirmed within PREVIEW_KEEP; their blob keys, to delete once
+    this is committed."""
+    old = session.scalars(select(Import).where(Import.status == "preview",
+                                               Import.created_at < utcnow() - PREVIEW_KEEP).limit(limit)).all()
+    for job in old:
+        session.delete(job)
+    return [job.blob_key for job in old]
+
+
+def confirm(uow: UnitOfWork, caller: CallerContext, import_id: str, form: dict) -> dict:
+    """Run a previewed import, as an upload runs (the worker takes it from here)."""
+    import_mappings.importing_customer(uow.session, caller)   # uploads may have been switched off since
+    job = get_owned(uow.session, caller, Import, import_id, "import", lock=True)
+    if job.status != "preview":
+        raise Conflict(f"This import is {job.status}; only a preview waits for confirmation.")
+    job.status, job.submit = "queued", bool(form.get("submit"))
+    uow.session.flush()
+    return view(uow.session, job)
 
 
 def _job(session: Session, caller: CallerContext, import_id: str) -> Import:
@@ -290,10 +373,12 @@ def finish(uow: UnitOfWork, job: Import, failure: str | None = None) -> None:
     job.lease_until = None
     if job.total_rows is None or not failure:
         job.total_rows = job.processed_rows
+    # A mailed file's result goes to its sender (if one of the customer's users, notify decides).
     uow.emit("import.finished", {"import_id": job.id, "created": job.created, "updated": job.updated,
                                  "unchanged": job.unchanged, "errors": job.error_count,
                                  "status": job.status, "filename": job.filename,
-                                 "requested_by": job.created_by},
+                                 "requested_by": job.created_by if job.source != "email" else None,
+                                 "reply_to": job.reply_to},
              customer_id=job.customer_id)
 
 

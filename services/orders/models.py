@@ -58,6 +58,8 @@ class Order(Base):
         Index("ix_orders_customer_window", "customer_id", "window_start"),
         # An import's page lists the drafts it made.
         Index("ix_orders_import", "import_id"),
+        # CO2e per month of a customer (services.orders.emissions.monthly).
+        Index("ix_orders_customer_emissions_on", "customer_id", "emissions_on"),
         # Text search: on PostgreSQL a trigram index answers LIKE '%text%' without reading
         # every row (the migration creates the pg_trgm extension); elsewhere a plain index.
         # Its pending list is 32 MB (4 MB by default): an import appends to it instead of
@@ -104,6 +106,10 @@ class Order(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     window_start: Mapped[datetime | None]      # the last drop-off's, for sorting by due time
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # CO2e (services.orders.emissions): the figure, its inputs, and the day it counts in.
+    co2e_kg: Mapped[Decimal | None] = mapped_column(Numeric(14, 3))
+    emissions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    emissions_on: Mapped[date | None]
 
     stops: Mapped[list["Stop"]] = relationship(order_by="Stop.position", cascade="all, delete-orphan",
                                                back_populates="order")
@@ -204,6 +210,44 @@ class Import(Base):
     finished_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    # The customer's column mapping it was read with (a copy: editing the mapping later does not
+    # change a file already uploaded), where it came from (upload | email), and for a file sent
+    # by email the sender, told the result (notify, import.finished).
+    mapping: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    mapping_name: Mapped[str | None] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(8), default="upload", server_default="upload")
+    reply_to: Mapped[str | None] = mapped_column(String(254))
+
+
+class ImportMapping(Base):
+    """A customer's named mapping of its own spreadsheet headers to the import's columns
+    (``columns``: header as the file spells it -> canonical column name). One may be the
+    default: the one e-mailed files are read with, and the first tried on an upload."""
+
+    __tablename__ = "import_mappings"
+    __table_args__ = (UniqueConstraint("customer_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    columns: Mapped[dict[str, str]] = mapped_column(JSON)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImportAddress(Base):
+    """A customer's import-by-email address ``import+<token>@IMPORT_MAIL_DOMAIN``; files sent
+    there are imported as the user who last set the token (a customer admin)."""
+
+    __tablename__ = "import_addresses"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    owner_id: Mapped[str | None] = mapped_column(String(36))
+    owner_role: Mapped[str] = mapped_column(String(32))
+    rotated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ImportError_(Base):
@@ -307,10 +351,28 @@ class Route(Base):
     day: Mapped[date]
     depot_id: Mapped[str | None] = mapped_column(ForeignKey("depots.id"))
     driver_id: Mapped[str | None] = mapped_column(ForeignKey("drivers.id"))
+    vehicle_type: Mapped[str | None] = mapped_column(String(64))     # an EmissionFactor's key
     status: Mapped[str] = mapped_column(String(16), default="planned")   # planned|started|finished
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class EmissionFactor(Base):
+    """The operator's emission intensity per vehicle type (services.orders.emissions): g CO2e
+    well-to-wheel per tonne-km (``unit`` tkm) or per passenger-km (pkm), and the load assumed
+    when an order's items have no weight. Seeded with GLEC defaults by migration 0010."""
+
+    __tablename__ = "emission_factors"
+
+    vehicle_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(120))
+    intensity: Mapped[Decimal] = mapped_column(Numeric(10, 3))
+    unit: Mapped[str] = mapped_column(String(8), default="tkm")
+    default_load_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    source: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class RescheduleRequest(Base):

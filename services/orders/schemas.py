@@ -206,6 +206,23 @@ class OrderPriceOut(Schema):
     quote_number = fields.String(allow_none=True)
 
 
+class OrderEmissionsOut(Schema):
+    """How an order's CO2e was computed (services.orders.emissions): activity x intensity."""
+    co2e_kg = fields.String(metadata={"description": "kg CO2e (decimal)."})
+    distance_km = fields.String()
+    distance_source = fields.String(metadata={"description": "`driven`, or `great-circle x 1.05` (GLEC road default)."})
+    mass_t = fields.String(allow_none=True)
+    load_source = fields.String(metadata={"description": "`items` (their weights), `passengers` or `default`."})
+    tonne_km = fields.String(allow_none=True)
+    passenger_km = fields.String(allow_none=True)
+    vehicle_type = fields.String()
+    intensity_g_per_unit = fields.String(metadata={"description": "g CO2e per tonne-km (or passenger-km)."})
+    unit = fields.String(metadata={"description": "`tkm` or `pkm`."})
+    factor_source = fields.String()
+    method = fields.String()
+    computed_at = fields.String()
+
+
 class OrderOut(Schema):
     id = fields.String()
     customer_id = fields.String()
@@ -229,6 +246,11 @@ class OrderOut(Schema):
     price = fields.Nested(OrderPriceOut, allow_none=True, metadata={"description": (
         "The price from the operator's rate card (net, tax, total, lines), or null until it is priced.")})
     priced_at = fields.DateTime(allow_none=True, metadata={"description": "When the price was set."})
+    co2e_kg = fields.Decimal(as_string=True, allow_none=True, metadata={"description": (
+        "kg CO2e well-to-wheel by the GLEC v3 / ISO 14083 method (`emissions` has the inputs); "
+        "null for drafts, cancelled orders and orders without coordinates.")})
+    emissions = fields.Nested(OrderEmissionsOut, allow_none=True)
+    emissions_on = fields.Date(allow_none=True, metadata={"description": "The day the CO2e counts in."})
     stops = fields.List(fields.Nested(StopOut))
     items = fields.List(fields.Nested(ItemOut))
     history = fields.List(fields.Nested(StatusChangeOut))
@@ -409,7 +431,7 @@ class ImportErrorOut(Schema):
 class ImportOut(Schema):
     id = fields.String()
     customer_id = fields.String()
-    status = fields.String(metadata={"description": "queued | running | done | failed"})
+    status = fields.String(metadata={"description": "preview (waits for confirm) | queued | running | done | failed"})
     filename = fields.String()
     format = fields.String(allow_none=True)
     size = fields.Integer()
@@ -425,6 +447,8 @@ class ImportOut(Schema):
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+    mapping_name = fields.String(allow_none=True, metadata={"description": "The saved mapping the file was read with."})
+    source = fields.String(metadata={"description": "upload | email"})
 
 
 class ImportArgs(StrictSchema):
@@ -438,6 +462,93 @@ class ImportFormIn(StrictSchema):
         "description": "Submit the imported orders at once instead of leaving them as drafts."})
     customer_id = fields.String(validate=validate.Length(max=36), metadata={
         "description": "Operator imports only: the customer, when the file has no client_id column."})
+    mapping_id = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "Read the file with this saved column mapping (else the first saved mapping "
+                       "whose headers the file has, the default first; else the template's headers)."})
+
+
+class ImportPreviewFormIn(StrictSchema):
+    """The non-file fields of a preview upload."""
+    mapping_id = fields.String(validate=validate.Length(max=36))
+    rows = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100),
+                          metadata={"description": "How many rows to show."})
+
+
+class ImportConfirmIn(StrictSchema):
+    submit = fields.Boolean(load_default=False, metadata={
+        "description": "Submit the imported orders at once instead of leaving them as drafts."})
+
+
+class ImportPreviewCellOut(Schema):
+    column = fields.String()
+    value = fields.String()
+
+
+class ImportPreviewRowOut(Schema):
+    row = fields.Integer(metadata={"description": "The row number as the spreadsheet app shows it."})
+    values = fields.Dict(keys=fields.String(), values=fields.String(),
+                         metadata={"description": "Import column -> the cell's text."})
+    errors = fields.List(fields.Nested(ImportErrorOut))
+
+
+class ImportPreviewOut(Schema):
+    """What the import would do, before anything is created: confirm with
+    `POST /imports/{id}/confirm`."""
+    import_ = fields.Nested(ImportOut, data_key="import", allow_none=True, metadata={
+        "description": "The import waiting in status preview; null when the headers cannot be read as "
+                       "they are (see `problem`): map them (`POST /import-mappings`) and preview again."})
+    problem = fields.String(allow_none=True, metadata={
+        "description": "Why the file cannot be imported as it is (no address column found)."})
+    headers = fields.List(fields.String(), metadata={"description": "The file's header row."})
+    columns = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Import column -> the header it is read from."})
+    suggested_mapping = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Header -> import column as the template's names and synonyms read them "
+                       "(\"\": not understood): a start for a mapping."})
+    rows = fields.List(fields.Nested(ImportPreviewRowOut))
+    warnings = fields.List(fields.String())
+    checked_rows = fields.Integer(metadata={"description": "Rows checked: the whole file when it is "
+                                                           "small enough (IMPORT_PREVIEW_COUNT_ROWS)."})
+    whole_file = fields.Boolean(metadata={"description": "Whether good_rows and bad_rows count the whole file."})
+    good_rows = fields.Integer()
+    bad_rows = fields.Integer()
+
+
+def _mapping_columns(**kw) -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=200)), values=fields.String(validate=validate.Length(max=32)),
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "The file's header -> the import column (GET /imports/glossary names; "
+                                 "\"\" ignores the header)."}, **kw)
+
+
+class ImportMappingIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    columns = _mapping_columns(required=True)
+    is_default = fields.Boolean(load_default=False, metadata={
+        "description": "The mapping mailed files are read with, and the first tried on upload."})
+
+
+class ImportMappingPatch(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=80))
+    columns = _mapping_columns()
+    is_default = fields.Boolean(metadata={"description": "true: make this the default mapping."})
+
+
+class ImportMappingOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    columns = fields.Dict(keys=fields.String(), values=fields.String())
+    is_default = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ImportAddressOut(Schema):
+    address = fields.String(allow_none=True, metadata={
+        "description": "Mail CSV or XLSX attachments here to import them (null: none yet; "
+                       "a customer admin makes one with POST /import-address)."})
+    rotated_at = fields.DateTime(allow_none=True)
 
 
 # --- documents --------------------------------------------------------------------------------
@@ -521,16 +632,22 @@ class DepotOut(Schema):
     created_at = fields.DateTime()
 
 
+VehicleType = lambda **kw: fields.String(allow_none=True, validate=validate.Length(max=64), metadata={  # noqa: E731
+    "description": "The vehicle type of an emission factor (`GET /admin/emission-factors`): the orders' CO2e."}, **kw)
+
+
 class RouteIn(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     day = fields.Date(required=True)
     depot_id = fields.String(allow_none=True, validate=validate.Length(max=36))
     driver_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+    vehicle_type = VehicleType()
 
 
 class RoutePatch(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=120))
     driver_id = fields.String(allow_none=True, validate=validate.Length(max=36))
+    vehicle_type = VehicleType()
 
 
 class RouteOrdersIn(StrictSchema):
@@ -545,6 +662,7 @@ class RouteOut(Schema):
     depot_id = fields.String(allow_none=True)
     driver_id = fields.String(allow_none=True)
     driver_name = fields.String(allow_none=True)
+    vehicle_type = fields.String(allow_none=True)
     status = fields.String()
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
@@ -638,3 +756,49 @@ class CallOffListArgs(PageArgs):
 class RequestListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(["requested", "accepted", "declined"]))
     customer_id = fields.String(validate=validate.Length(max=36))
+
+
+# --- CO2e (services.orders.emissions) -----------------------------------------------------------
+class EmissionFactorIn(StrictSchema):
+    label = fields.String(validate=validate.Length(min=1, max=120))
+    intensity = fields.Decimal(places=3, as_string=True, validate=validate.Range(min=0, max=100000), metadata={
+        "description": "g CO2e well-to-wheel per tonne-km (per passenger-km for `unit: pkm`)."})
+    unit = fields.String(validate=validate.OneOf(["tkm", "pkm"]))
+    default_load_kg = fields.Decimal(places=1, as_string=True, allow_none=True,
+                                     validate=validate.Range(min=0, max=100000), metadata={
+        "description": "The load assumed when an order's items have no weight."})
+    source = fields.String(validate=validate.Length(max=500), metadata={"description": "Where the value comes from."})
+
+
+class EmissionFactorOut(Schema):
+    vehicle_type = fields.String()
+    label = fields.String()
+    intensity = fields.Decimal(as_string=True)
+    unit = fields.String()
+    default_load_kg = fields.Decimal(as_string=True, allow_none=True)
+    source = fields.String()
+    updated_at = fields.DateTime()
+    updated_by = fields.String(allow_none=True)
+
+
+class EmissionsArgs(StrictSchema):
+    from_ = fields.Date(data_key="from", attribute="from", load_default=None,
+                        metadata={"description": "First transport day (inclusive), YYYY-MM-DD."})
+    to = fields.Date(load_default=None, metadata={"description": "Last transport day (inclusive), YYYY-MM-DD."})
+    customer_id = fields.String(load_default=None, validate=validate.Length(max=36),
+                                metadata={"description": "Operator staff: whose (default: every customer)."})
+
+
+class MonthEmissionsOut(Schema):
+    month = fields.String(metadata={"example": "2026-12"})
+    orders = fields.Integer()
+    co2e_kg = fields.Decimal(as_string=True)
+
+
+class MonthlyEmissionsOut(Schema):
+    months = fields.List(fields.Nested(MonthEmissionsOut))
+    total_co2e_kg = fields.Decimal(as_string=True)
+    unit = fields.String()
+    method = fields.String()
+    from_ = fields.Date(data_key="from", attribute="from", allow_none=True)
+    to = fields.Date(allow_none=True)

@@ -5,9 +5,12 @@ from services.common.database import Database
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, load
 from services.common.service import PortalService
-from services.orders import (booking, conversations, customers, dispatch, documents, etas, imports,
-                             lifecycle, listing, places, pricing, quotes, rentals)
+from services.orders import (booking, conversations, customers, dispatch, documents, emissions, etas,
+                             imports, lifecycle, listing, places, pricing, quotes, rentals)
+from services.orders import import_mappings
 from services.orders.models import Base
+from services.orders.schemas import ImportConfirmIn, ImportPreviewFormIn
+from services.orders.schemas import EmissionFactorIn, EmissionsArgs
 from services.orders.schemas import (AdminOrderListArgs, CallOffIn, CallOffListArgs,
                                      ConversationIn, ConversationListArgs, ConversationPatch,
                                      DecisionIn, DepotIn, DocumentFormIn, IdsIn, ImportArgs,
@@ -45,7 +48,9 @@ class Service(PortalService):
 
     @event_handler("order.priced")
     def keep_order_price(self, event: dict) -> None:
-        pricing.apply_priced(self.db, event)
+        order = pricing.apply_priced(self.db, event)
+        if order is not None:
+            emissions.refresh(self.db.session, order)
 
     @rpc
     def customer_settings(self, customer_id: str) -> dict:
@@ -59,6 +64,7 @@ class Service(PortalService):
         def produce() -> dict:
             customer_id = booking.target_customer(self.caller, data.pop("customer_id", None))
             order = booking.create(self.db, self.caller, customer_id, data)
+            emissions.refresh(self.db.session, order)      # born submitted: it has its CO2e
             return lifecycle.view(self.db, self.caller, order)
 
         return self.db.idempotent("create_order", self.caller, idempotency_key, payload, produce)
@@ -154,6 +160,38 @@ class Service(PortalService):
     def import_error_report(self, import_id: str) -> str:
         return imports.error_report(self.db.session, self.caller, import_id)
 
+    @rpc
+    def preview_import(self, upload: dict, form: dict | None = None) -> dict:
+        return imports.preview(self.db, self.caller, upload, load(ImportPreviewFormIn, form or {}))
+
+    @rpc
+    def confirm_import(self, import_id: str, payload: dict | None = None) -> dict:
+        return imports.confirm(self.db, self.caller, import_id, load(ImportConfirmIn, payload or {}))
+
+    @rpc
+    def list_import_mappings(self) -> list:
+        return import_mappings.listing(self.db.session, self.caller)
+
+    @rpc
+    def create_import_mapping(self, payload: dict) -> dict:
+        return import_mappings.create(self.db.session, self.caller, payload)
+
+    @rpc
+    def update_import_mapping(self, mapping_id: str, payload: dict) -> dict:
+        return import_mappings.update_mapping(self.db.session, self.caller, mapping_id, payload)
+
+    @rpc
+    def delete_import_mapping(self, mapping_id: str) -> None:
+        import_mappings.delete(self.db.session, self.caller, mapping_id)
+
+    @rpc
+    def get_import_address(self) -> dict:
+        return import_mappings.get_address(self.db.session, self.caller)
+
+    @rpc
+    def rotate_import_address(self) -> dict:
+        return import_mappings.rotate_address(self.db.session, self.caller)
+
     # --- documents ----------------------------------------------------------------------------
     @rpc
     def list_documents(self, order_id: str) -> list:
@@ -234,6 +272,24 @@ class Service(PortalService):
     @rpc
     def start_route(self, route_id: str) -> dict:
         return dispatch.start(self.db, self.caller, route_id)
+
+    # --- CO2e (GLEC / ISO 14083) ---------------------------------------------------------------
+    @rpc
+    def list_emission_factors(self) -> list:
+        return emissions.list_factors(self.db.session, self.caller)
+
+    @rpc
+    def save_emission_factor(self, vehicle_type: str, payload: dict) -> dict:
+        return emissions.save_factor(self.db.session, self.caller, vehicle_type,
+                                     load(EmissionFactorIn, payload, partial=True))
+
+    @rpc
+    def emissions_monthly(self, args: dict) -> dict:
+        return emissions.monthly(self.db.session, self.caller, load(EmissionsArgs, args))
+
+    @rpc
+    def emissions_csv(self, args: dict) -> dict:
+        return emissions.csv_export(self.db.session, self.caller, load(EmissionsArgs, args))
 
     # --- rentals ------------------------------------------------------------------------------
     @rpc

@@ -12,7 +12,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from services.common.errors import PayloadTooLarge, ValidationFailed
 from services.orders.spreadsheet_xlsx import HINT as _HINT
@@ -21,7 +21,8 @@ from services.orders.spreadsheet_xlsx import open_xlsx
 from services.orders.spreadsheet_template import (GLOSSARY, Column, glossary, safe_cell,
                                                   template_csv, template_xlsx, write_csv)
 
-__all__ = ["FIELD_COLUMNS", "GLOSSARY", "Column", "Row", "Spreadsheet", "glossary", "match_header",
+__all__ = ["FIELD_COLUMNS", "GLOSSARY", "Column", "Row", "Spreadsheet", "fitting_mapping", "glossary",
+           "match_header",
            "open_spreadsheet", "row_to_order", "safe_cell", "template_csv", "template_xlsx",
            "write_csv"]
 
@@ -67,8 +68,14 @@ class Spreadsheet:
     again from its start, so a caller may count first and import after."""
 
     def __init__(self, source: Any, fmt: str, encoding: str | None = None,
-                 delimiter: str | None = None):
+                 delimiter: str | None = None, mappings: Sequence[dict[str, str]] = ()):
         self._source = source
+        self._mappings = mappings
+        self.strict_mapping = False   # True: the (one) mapping was chosen, the header must fit it
+        self.lenient_header = False   # True: a header without an address column is told, not refused
+        self.header_problem: str | None = None
+        self.mapping: dict[str, str] | None = None   # the one of ``mappings`` the header fits
+        self.header_cells: list[str] = []
         self.format, self.encoding, self.delimiter = fmt, encoding, delimiter
         self.warnings: list[str] = []
         self.estimated_rows: int | None = None
@@ -87,8 +94,17 @@ class Spreadsheet:
         finally:
             records.close()
         self.header_row = number
+        self.header_cells = [c for c in cells if c]
+        self.mapping = fitting_mapping(self._mappings, cells)
+        if self.strict_mapping and self.mapping is None:
+            present = {_normal(c) for c in cells if c}
+            missing = ", ".join(repr(h) for h in self._mappings[0] if _normal(h) not in present)
+            raise ValidationFailed.of({"mapping_id": [
+                f"The file's header row lacks this mapping's headers {missing}."]})
+        mapped = {_normal(h): f for h, f in self.mapping.items()} if self.mapping else {}
         for i, text in enumerate(cells):
-            name = match_header(text)
+            key = _normal(text)
+            name = (mapped[key] or None) if key in mapped else match_header(text)
             if name is None:
                 if text:
                     self.unknown_headers.append(text)
@@ -99,7 +115,12 @@ class Spreadsheet:
                 self.headers[name] = text
                 self.columns.append(name)
                 self._index.append((name, i))
-        _check_header(set(self.columns), cells)
+        try:
+            _check_header(set(self.columns), cells)
+        except ValidationFailed as exc:
+            if not self.lenient_header:
+                raise
+            self.header_problem = exc.message   # a preview still shows the headers, to map them
 
     def __iter__(self) -> Iterator[Row]:
         for number, cells in self._source.records(self.header_row + 1):
@@ -117,6 +138,13 @@ class Spreadsheet:
         self.close()
 
 
+def fitting_mapping(mappings: Sequence[dict[str, str]], cells: list[str]) -> dict[str, str] | None:
+    """The first mapping (header -> column, "" to ignore a header) all of whose headers the
+    header row has, compared as ``match_header`` does (case, spaces and punctuation aside)."""
+    present = {_normal(c) for c in cells if c}
+    return next((m for m in mappings if m and all(_normal(h) in present for h in m)), None)
+
+
 def _check_header(found: set[str], cells: list[str]) -> None:
     if "address_line1" in found or "place" in found or {"latitude", "longitude"} <= found:
         return
@@ -132,8 +160,11 @@ def _check_header(found: set[str], cells: list[str]) -> None:
 
 def open_spreadsheet(path: str, filename: str | None = None, *, max_bytes: int | None = None,
                      max_uncompressed: int = 200 * MB, max_entries: int = 1000,
-                     max_ratio: int = 100) -> Spreadsheet:
+                     max_ratio: int = 100, mappings: Sequence[dict[str, str]] = (),
+                     strict_mapping: bool = False, lenient_header: bool = False) -> Spreadsheet:
     """Open a CSV or XLSX file, judged by its content (``filename`` only names it in messages).
+    ``mappings``: the customer's saved header mappings; the first the header row fits is used
+    (``sheet.mapping``), other headers are matched to the template's names and synonyms.
 
     Refusals of content raise ``ValidationFailed`` with ``{"file": [message]}``; a file above
     ``max_bytes`` raises ``PayloadTooLarge``. The ``max_*`` limits guard XLSX against zip bombs.
@@ -148,6 +179,8 @@ def open_spreadsheet(path: str, filename: str | None = None, *, max_bytes: int |
         sheet = _open_xlsx(path, filename, max_uncompressed, max_entries, max_ratio)
     else:
         sheet = _open_csv(path, head)
+    sheet._mappings, sheet.strict_mapping = mappings, strict_mapping and bool(mappings)
+    sheet.lenient_header = lenient_header
     try:
         sheet._read_header()
     except BaseException:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict
-from services.orders import counts, pricing
+from services.orders import counts, emissions, pricing
 from services.orders.models import Order, StatusChange
 
 DRAFT, SUBMITTED, SCHEDULED, IN_TRANSIT = "draft", "submitted", "scheduled", "in_transit"
@@ -98,6 +98,7 @@ def move(uow: UnitOfWork, order: Order, to: str, caller: CallerContext, *, actio
     if to == SUBMITTED and previous == DRAFT:
         order.submitted_at = order.updated_at
     record(uow, order, previous, caller, note)
+    emissions.refresh(uow.session, order)          # CO2e follows the order's progress
     own = None if (previous, to) == (SCHEDULED, SUBMITTED) else EVENTS.get(to)
     if own:
         extra = dict(event_extra or {})

@@ -34,6 +34,8 @@ class Stack:
                     "PORTAL_ADMIN_EMAIL": ADMIN[0], "PORTAL_ADMIN_PASSWORD": ADMIN[1],
                     "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "PORTAL_URL": self.base,
                     "SESSION_RECHECK_SECONDS": "1",
+                    # the import-by-email listener (orders-mail-imports): a port of this stack's own
+                    "IMPORT_MAIL_BIND": f"127.0.0.1:{free_port()}",
                     # Webhook receivers of the tests listen on loopback, over plain http.
                     "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "WEBHOOK_ALLOW_HTTP": "1",
                     "SSO_PROVIDERS": json.dumps({"mock": {"issuer": oidc_issuer, "client_id": "portal-e2e",

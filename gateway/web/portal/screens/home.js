@@ -4,6 +4,7 @@ import { get } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { isCustomer, isStaff, session } from '../lib/session.js';
 import { badge, card, errorBox, loading, page } from '../lib/ui.js';
+import { monthlyEmissions } from './emissions.js';
 
 const SHOWN = 5;
 const ACTIVE = ['submitted', 'scheduled', 'in_transit'];
@@ -190,6 +191,7 @@ async function render() {
         dashCard('Drafts', drafts),
         dashCard('Quotes', quotes),
         dashCard('Invoices', invoices),
+        dashCard('CO2e', monthlyEmissions),
         dashCard('Notifications', notifications)));
   }
   return page(greeting, dashCard('Notifications', notifications));

@@ -1,8 +1,11 @@
-// Spreadsheet imports: the template and its glossary, the upload, the past imports; one import's
-// progress (polled while it runs), its per-row errors and the drafts it made, to submit at once.
+// Spreadsheet imports: the template and its glossary, the upload (previewed first: the first rows
+// with each problem marked, nothing created until confirmed), the customer's own column mappings,
+// the import-by-email address, the past imports; one import's progress (polled while it runs), its
+// per-row errors and the drafts it made, to submit at once.
 import { api, ApiError, href } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { setQuery } from '../lib/router.js';
+import { isCustomerAdmin } from '../lib/session.js';
 import * as ui from '../lib/ui.js';
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
@@ -14,29 +17,166 @@ function rowsText(job) {
 }
 
 // --- /imports ------------------------------------------------------------------------------------
-function uploadForm(app) {
+function chooseFile(values) {
+  if (!values.file) {
+    throw new ApiError(422, { error: { message: 'Choose the file to upload.', details: { fields: { file: ['Choose a CSV or XLSX file.'] } } } });
+  }
+}
+
+function uploadForm(app, mappings, previewHolder, glossary, onSaved) {
+  const preview = h('button', { type: 'submit', class: 'secondary' }, 'Preview first');
+  const options = [['', 'Automatic: a saved mapping whose headers the file has, else the template'],
+    ...mappings.map((m) => [m.id, m.is_default ? `${m.name} (default)` : m.name])];
   return ui.form({
     class: 'import-upload',
     label: 'Upload a spreadsheet',
     submit: 'Upload',
+    actions: [preview],
     fields: [
       { name: 'file', label: 'Spreadsheet (CSV or XLSX)', type: 'file', required: true,
-        attrs: { accept: `.csv,.xlsx,text/csv,${XLSX}` }, hint: 'One order per row, with the columns of the template.' },
+        attrs: { accept: `.csv,.xlsx,text/csv,${XLSX}` }, hint: 'One order per row, with the columns of the template or your own (map them once). “Preview first” shows how the first rows read, with every problem, before anything is created.' },
+      { name: 'mapping_id', label: 'Column mapping', type: 'select', options },
       { name: 'submit', label: 'Submit the orders for delivery at once', type: 'checkbox',
         hint: 'Left unticked, every good row becomes a draft you can check and submit afterwards.' },
     ],
-    onSubmit: async (values) => {
-      if (!values.file) {
-        throw new ApiError(422, { error: { message: 'Choose the file to upload.', details: { fields: { file: ['Choose a CSV or XLSX file.'] } } } });
-      }
+    onSubmit: async (values, _form, submitter) => {
+      chooseFile(values);
       const data = new FormData();
       data.append('file', values.file);
+      if (values.mapping_id) data.append('mapping_id', values.mapping_id);
+      if (submitter === preview) {
+        const shown = await api('/imports/preview', { method: 'POST', form: data });
+        replace(previewHolder, previewCard(app, shown, { file: values.file, submit: !!values.submit, glossary, onSaved }));
+        previewHolder.querySelector('h2')?.focus();
+        return;
+      }
       if (values.submit) data.append('submit', 'true');
       const job = await api('/imports', { method: 'POST', form: data });
       ui.toast(`${job.filename} uploaded; reading its rows.`);
       app.navigate(`/imports/${job.id}`);
     },
   });
+}
+
+/** The preview: counts, which header gives which column, the first rows with every problem. */
+function previewCard(app, shown, { file, submit, glossary, onSaved }) {
+  const job = shown.import;
+  if (!job) {   // headers the import cannot read as they are: map them first
+    return h('section', { class: 'card import-preview', 'aria-labelledby': 'preview-title' },
+      h('h2', { tabindex: '-1', id: 'preview-title' }, `Preview of ${file.name}`),
+      ui.errorBox({ message: shown.problem }),
+      h('p', {}, 'Tell which of your headers holds what, save it, then preview the file again.'),
+      mappingEditor(shown, glossary, file, onSaved, true));
+  }
+  const names = Object.fromEntries(glossary.map((c) => [c.name, c.header]));
+  const used = Object.keys(shown.columns);
+  const counted = shown.whole_file
+    ? `${shown.good_rows} good row${shown.good_rows === 1 ? '' : 's'} and ${shown.bad_rows} with problems in the whole file.`
+    : `The file is large: the first ${shown.checked_rows} rows were checked (${shown.bad_rows} with problems); the import checks the rest.`;
+  const cell = (row, column) => {
+    const problems = row.errors.filter((e) => e.column === column);
+    const value = row.values[column] || '';
+    if (!problems.length) return value || '—';
+    return h('span', { class: 'cell-problem' }, h('strong', {}, value || '(empty)'),
+      ...problems.map((e) => h('span', { class: 'error' }, ` ⚠ ${e.message}`)));
+  };
+  const other = (row) => row.errors.filter((e) => !e.column || !used.includes(e.column)).map((e) => e.message).join(' ') || '—';
+  const confirm = ui.action('Import the good rows', async () => {
+    const queued = await api(`/imports/${job.id}/confirm`, { method: 'POST', body: { submit } });
+    ui.toast(`${queued.filename}: importing.`);
+    app.navigate(`/imports/${queued.id}`);
+  }, { class: 'primary' });
+  return h('section', { class: 'card import-preview', 'aria-labelledby': 'preview-title' },
+    h('h2', { tabindex: '-1', id: 'preview-title' }, `Preview of ${job.filename}`),
+    h('p', { role: 'status' }, counted, ' Nothing is created until you import.'),
+    job.mapping_name ? h('p', {}, `Read with your mapping “${job.mapping_name}”.`) : null,
+    shown.warnings.length ? h('ul', {}, shown.warnings.map((w) => h('li', {}, w))) : null,
+    job.unknown_headers.length ? h('p', {}, 'Headers not used: ', job.unknown_headers.join(', '), '.') : null,
+    ui.table({
+      caption: `The first ${shown.rows.length} rows`,
+      empty: 'The file has no rows below its header.',
+      columns: [
+        { label: 'Row', render: (r) => String(r.row) },
+        ...used.map((c) => ({ label: `${names[c] || c} (${shown.columns[c]})`, render: (r) => cell(r, c) })),
+        { label: 'Other problems', render: other },
+      ],
+      rows: shown.rows,
+    }),
+    h('div', { class: 'actions' }, confirm),
+    mappingEditor(shown, glossary, file, onSaved));
+}
+
+/** Map this file's headers to the import's columns and save it as a named mapping. */
+function mappingEditor(shown, glossary, file, onSaved, open = false) {
+  const options = [['', 'Ignore this column'], ...glossary.map((c) => [c.name, c.header])];
+  const current = Object.fromEntries(Object.entries(shown.columns).map(([col, header]) => [header, col]));
+  const fields = shown.headers.map((header, i) => ({
+    name: `col${i}`, label: `“${header}” holds`, type: 'select', options,
+    value: current[header] ?? shown.suggested_mapping[header] ?? '',
+  }));
+  const saved = h('div', { role: 'status' });
+  const editor = ui.form({
+    class: 'mapping-editor',
+    label: 'Save the column mapping',
+    submit: 'Save the mapping',
+    fields: [
+      { name: 'name', label: 'Name of the mapping', required: true, value: shown.import?.mapping_name || '', hint: 'e.g. “ERP export”' },
+      ...fields,
+      { name: 'is_default', label: 'Make it the default (used for files sent by email)', type: 'checkbox' },
+    ],
+    onSubmit: async (values) => {
+      const columns = Object.fromEntries(shown.headers.map((header, i) => [header, values[`col${i}`] || '']));
+      const mapping = await api('/import-mappings', { method: 'POST', body: { name: values.name, columns, is_default: !!values.is_default } });
+      replace(saved, h('p', {}, `Saved “${mapping.name}”: choose ${file.name} again and “Preview first” to read it with this mapping.`));
+      ui.toast(`Mapping “${mapping.name}” saved.`);
+      onSaved(mapping);
+    },
+  });
+  return h('details', { class: 'mapping-details', open },
+    h('summary', {}, 'Columns read wrongly? Map this file’s headers and save it for next time'),
+    editor, saved);
+}
+
+function mappingsCard(mappings, reload) {
+  return ui.card('Your column mappings',
+    h('p', {}, 'A mapping tells how your own spreadsheet’s headers match the import’s columns. An upload whose headers all appear in a mapping is read with it; preview a file to make one.'),
+    ui.table({
+      empty: 'No mappings yet: files are read with the template’s headers (and the other names of the glossary).',
+      columns: [
+        { label: 'Name', render: (m) => h('strong', {}, m.name) },
+        { label: 'Default', render: (m) => (m.is_default ? 'Yes' : ui.action('Make default', async () => {
+          await api(`/import-mappings/${m.id}`, { method: 'PATCH', body: { is_default: true } });
+          reload();
+        })) },
+        { label: 'Headers', render: (m) => Object.entries(m.columns).map(([k, v]) => `${k} → ${v || 'ignored'}`).join('; ') },
+        { label: 'Delete', render: (m) => ui.action('Delete', async () => {
+          await api(`/import-mappings/${m.id}`, { method: 'DELETE' });
+          ui.toast(`Mapping “${m.name}” deleted.`);
+          reload();
+        }, { confirmText: `Delete the mapping “${m.name}”? Imports made with it stay as they are.` }) },
+      ],
+      rows: mappings,
+    }));
+}
+
+async function addressCard() {
+  const holder = h('div', {});
+  const show = (found) => {
+    replace(holder,
+      found.address
+        ? h('p', {}, 'Send CSV or XLSX attachments to ', h('code', {}, found.address),
+          ': each becomes drafts, read with your default mapping, and the sender gets the result by email if it is one of your users.')
+        : h('p', {}, 'No import address yet.'),
+      h('p', { class: 'muted' }, 'Refused with a bounce to the sender: an unknown or replaced address, a message without a CSV or XLSX attachment, a file over the upload limit or one the import cannot read.'),
+      isCustomerAdmin()
+        ? ui.action(found.address ? 'Replace the address' : 'Make an import address', async () => {
+          show(await api('/import-address', { method: 'POST' }));
+          ui.toast('The import address is ready.');
+        }, found.address ? { confirmText: 'The current address stops working at once. Replace it?' } : {})
+        : null);
+  };
+  show(await api('/import-address'));
+  return ui.card('Import by email', holder);
 }
 
 async function pastImports(query) {
@@ -93,7 +233,21 @@ function showGlossary() {
 }
 
 async function importsPage({ app, query }) {
-  const [past, glossary] = await Promise.all([pastImports(query), glossaryTable().catch((e) => ui.errorBox(e))]);
+  const [past, glossary, columns, mappings, address] = await Promise.all([pastImports(query),
+    glossaryTable().catch((e) => ui.errorBox(e)), api('/imports/glossary'),
+    api('/import-mappings').catch(() => []), addressCard().catch((e) => ui.card('Import by email', ui.errorBox(e)))]);
+  const previewHolder = h('div', {});
+  const mappingsHolder = h('div', {});
+  const reloadMappings = async () => {
+    replace(mappingsHolder, mappingsCard(await api('/import-mappings'), () => reloadMappings().catch((e) => ui.toast(e.message, 'error'))));
+  };
+  replace(mappingsHolder, mappingsCard(mappings, () => reloadMappings().catch((e) => ui.toast(e.message, 'error'))));
+  let upload = null;
+  const onSaved = (mapping) => {   // the new mapping: listed, and offered in the upload form
+    reloadMappings().catch((e) => ui.toast(e.message, 'error'));
+    upload.querySelector('select[name=mapping_id]')?.append(h('option', { value: mapping.id }, mapping.name));
+  };
+  upload = uploadForm(app, mappings, previewHolder, columns, onSaved);
   return ui.page('Import orders',
     ui.card('1. Fill the template',
       h('p', {}, 'Download the template, fill one row per order (keep the header row) and save it as CSV or XLSX.'),
@@ -101,7 +255,10 @@ async function importsPage({ app, query }) {
         h('li', {}, h('a', { href: href('/imports/template.csv'), download: 'orders-template.csv' }, 'Download the CSV template')),
         h('li', {}, h('a', { href: href('/imports/template.xlsx'), download: 'orders-template.xlsx' }, 'Download the Excel (XLSX) template')),
         h('li', {}, h('button', { type: 'button', class: 'link', onclick: showGlossary }, 'What each column means')))),
-    ui.card('2. Upload it', uploadForm(app)),
+    ui.card('2. Upload it', upload),
+    previewHolder,
+    mappingsHolder,
+    address,
     ui.card('Your imports', past),
     h('section', { class: 'card', id: 'glossary' }, h('h2', {}, 'Columns (glossary)'), glossary));
 }
@@ -279,6 +436,14 @@ async function importPage({ params, app }) {
   const render = () => {
     replace(head, ui.card('Progress', progressBlock(job), summary(job),
       job.failure ? ui.errorBox({ message: `The import failed: ${job.failure}` }) : null,
+      job.status === 'preview'
+        ? h('div', { class: 'actions' }, h('p', {}, 'This file was previewed and waits for you: nothing is created until you import it.'),
+          ui.action('Import it now', async () => {
+            job = await api(`/imports/${id}/confirm`, { method: 'POST', body: { submit: false } });
+            render();
+            timer = setTimeout(poll, POLL_MS);
+          }, { class: 'primary' }))
+        : null,
       job.unknown_headers?.length
         ? h('p', {}, 'Columns we did not recognise (ignored): ', job.unknown_headers.join(', '), '. ', h('a', { href: '/imports' }, 'See the glossary on the import page'))
         : null));

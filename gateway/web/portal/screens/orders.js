@@ -8,6 +8,7 @@ import { setQuery } from '../lib/router.js';
 import { isStaff, session } from '../lib/session.js';
 import { action, badge, card, dialog, errorBox, facts, field, form, loading, page, pager, showErrors, table, toast } from '../lib/ui.js';
 import { trackingMap } from './map.js';
+import { orderEmissions } from './emissions.js';
 
 const STATUSES = ['draft', 'submitted', 'scheduled', 'in_transit', 'delivered', 'failed', 'cancelled'];
 const KINDS = ['delivery', 'booking', 'rental'];
@@ -398,7 +399,7 @@ async function orderPage({ params, app }) {
       order.rental_start ? ['Rental', `${fmt.date(order.rental_start)} – ${fmt.date(order.rental_end)}`] : null,
       ['Price', price ? fmt.money(price.amount, price.currency) : 'Not priced yet'],
       order.notes ? ['Notes', order.notes] : null,
-    ]));
+    ]), orderEmissions(order));
   }
 
   function drawStops() {
