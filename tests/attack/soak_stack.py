@@ -55,7 +55,7 @@ class Answer:
     status: int | None        # None: no answer within the client's timeout, or no connection
     error: str = ""           # the client's exception, when there was no answer
     retry_after: str | None = None
-    body: str = ""
+    body: str = ""            # whole: the tallies parse it (an order's answer outgrew a 2,000-character cut)
     started: float = 0.0
     seconds: float = 0.0
     key: str = ""             # the Idempotency-Key sent, for writes
@@ -98,4 +98,4 @@ def call(kind: str, method: str, url: str, timeout: float, key: str = "", **kw) 
         return Answer(kind, None, error=type(exc).__name__, started=started,
                       seconds=time.monotonic() - started, key=key)
     return Answer(kind, response.status_code, retry_after=response.headers.get("Retry-After"),
-                  body=response.text[:2000], started=started, seconds=time.monotonic() - started, key=key)
+                  body=response.text, started=started, seconds=time.monotonic() - started, key=key)
