@@ -334,21 +334,14 @@ def server_url(given: str | None) -> str:
     return url
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.billing", description=__doc__.splitlines()[0])
-    parser.add_argument("--invoices", type=int, default=10_000, help="invoices of the account")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 invoices, 3 runs each")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each measure (after a warm-up)")
-    parser.add_argument("--server", help=f"PostgreSQL server URL (default: {DEFAULT_SERVER})")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.invoices, args.runs = 1_000, min(args.runs, 3)
-    if args.invoices < 1 or args.runs < 1:
-        parser.error("--invoices and --runs must be at least 1")
-    url = str(make_url(server_url(args.server)).set(database=f"bench_billing_{os.getpid()}")
+def billing_figures(invoices_count: int = 10_000, runs: int = 5, server: str | None = None) -> dict:
+    """Seeds the account in a scratch database, measures (a)-(f), prints them and returns
+    {"invoices", "payments", "credit_notes", "seed_seconds", "measures": {"(a)": {...}, ...}}
+    (each measure's median/min/max ms, runs, queries and detail; not the results themselves)."""
+    url = str(make_url(server_url(server)).set(database=f"bench_billing_{os.getpid()}")
               .render_as_string(hide_password=False))
     dsn = str(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
-    print(f"bench.billing: {args.invoices:,} invoices, {args.runs} runs each; database "
+    print(f"bench.billing: {invoices_count:,} invoices, {runs} runs each; database "
           f"{make_url(url).database} on {make_url(url).host}:{make_url(url).port or 5432}\n"
           "Domain level: the billing functions called in this process as a billing worker calls them; "
           "the gateway and RPC path adds only the transfer of the answer (its JSON size is shown).",
@@ -360,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(url)
         factory = sessionmaker(engine, expire_on_commit=False)
         customer_id = make_account(factory)
-        print(f"seeding {args.invoices:,} invoices in transactions of {BATCH}:", flush=True)
-        seeded = seed(factory, customer_id, args.invoices, random.Random(20261203))
+        print(f"seeding {invoices_count:,} invoices in transactions of {BATCH}:", flush=True)
+        seeded = seed(factory, customer_id, invoices_count, random.Random(20261203))
         rows = seeded["invoices"] + seeded["payments"] + seeded["credit_notes"]
         print(f"seeded {seeded['invoices']:,} invoices, {seeded['payments']:,} payments, "
               f"{seeded['credit_notes']:,} credit notes in {seeded['seconds']:.1f} s: "
@@ -371,12 +364,29 @@ def main(argv: list[str] | None = None) -> int:
                            accounts.terms_days(None))
         print(f"backdated over the year and analysed in {seconds:.1f} s", flush=True)
         counter = QueryCounter(engine)
-        runs = measure(factory, counter, dsn, customer_id, args.runs)
-        report(args.invoices, seeded, runs)
+        measured = measure(factory, counter, dsn, customer_id, runs)
+        report(invoices_count, seeded, measured)
     finally:
         if engine is not None:
             engine.dispose()
         drop_database(url)
+    return {"invoices": seeded["invoices"], "payments": seeded["payments"],
+            "credit_notes": seeded["credit_notes"], "seed_seconds": seeded["seconds"],
+            "measures": {r["label"][:3]: {k: v for k, v in r.items() if k != "result"} for r in measured}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.billing", description=__doc__.splitlines()[0])
+    parser.add_argument("--invoices", type=int, default=10_000, help="invoices of the account")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 invoices, 3 runs each")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each measure (after a warm-up)")
+    parser.add_argument("--server", help=f"PostgreSQL server URL (default: {DEFAULT_SERVER})")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.invoices, args.runs = 1_000, min(args.runs, 3)
+    if args.invoices < 1 or args.runs < 1:
+        parser.error("--invoices and --runs must be at least 1")
+    billing_figures(args.invoices, args.runs, args.server)
     return 0
 
 

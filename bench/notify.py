@@ -310,20 +310,26 @@ def tally(inbox: Inbox, receiver: Receiver, email: str, sent: dict[str, dict]) -
             other_hooks += 1
 
     def channel(arrivals: dict[str, list[dict]], key: str) -> dict:
-        latencies, lost, dup_effects, retries, extra_ids = [], [], 0, 0, 0
+        latencies, lost, dup_effects, retries, extra_ids, last = [], [], 0, 0, 0, None
         for ref, s in sent.items():
             got = arrivals.get(ref)
             if not got:
                 lost.append(ref)
                 continue
-            latencies.append((min(a["mono"] for a in got) - s["t0"]) * 1000)
+            first = min(a["mono"] for a in got)
+            last = first if last is None else max(last, first)
+            latencies.append((first - s["t0"]) * 1000)
             ids = [a[key] for a in got]
             distinct = set(ids)
             if len(distinct) > 1:
                 dup_effects += 1
                 extra_ids += len(distinct) - 1
             retries += len(ids) - len(distinct)
+        # Delivered per second, from the first change made to the last arrival: what the whole
+        # path sustained (notify's rate when its queue grew, the asked rate when it kept up).
+        span = last - min(s["t0"] for s in sent.values()) if last is not None else 0.0
         return {"received": len(sent) - len(lost), "messages": sum(len(v) for v in arrivals.values()),
+                "delivered_per_s": (len(sent) - len(lost)) / span if span > 0 else None,
                 "lost": len(lost), "lost_refs": lost[:20], "duplicate_effects": dup_effects,
                 "extra_ids": extra_ids, "retries": retries, "latency_ms": spread(latencies), "_latencies": latencies}
 
@@ -586,22 +592,14 @@ def report(args, run: dict, figures: dict, split: dict, base: dict, queued: int 
     print(f"goal no duplicate effects: {verdict(dups == 0)}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.notify",
-                                     description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--rate", type=float, default=100, help="status changes per second")
-    parser.add_argument("--seconds", type=float, default=60, help="how long the load runs")
-    parser.add_argument("--drain", type=float, default=120, help="seconds to wait for the last arrivals")
-    parser.add_argument("--settle", type=float, default=5, help="seconds more, for late duplicates")
-    parser.add_argument("--threads", type=int, default=32, help="client threads sending the orders")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 20 s at 50/s")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures here")
-    parser.add_argument("--logs", metavar="DIR", help="copy the platform's process logs here before it is torn down")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rate, args.seconds = 50, 20
-    if args.rate <= 0 or args.seconds <= 0 or args.threads < 1:
-        parser.error("--rate, --seconds and --threads must be positive")
+def notify_figures(rate: float = 100, seconds: float = 60, drain_seconds: float = 120, settle: float = 5,
+                   threads: int = 32, logs: str | None = None) -> dict:
+    """Runs the whole measure on a platform of its own, prints the report and returns the figures
+    (what ``--json`` writes)."""
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(rate=rate, seconds=seconds, drain=drain_seconds, settle=settle, threads=threads,
+                           logs=logs)
     raise_file_limit()
 
     from aiosmtpd.controller import Controller
@@ -651,16 +649,13 @@ def main(argv: list[str] | None = None) -> int:
         if trouble:
             print(f"\nlog lines with ERROR/Traceback, per process: {trouble}")
             tail_logs(platform, names=tuple(trouble), lines=40)
-        if args.json:
-            out = {"rate": args.rate, "seconds": args.seconds, "attempted": run["attempted"],
-                   "submitted": len(run["sent"]), "achieved_rate": run["achieved_rate"], "http_errors": run["errors"],
-                   "api_ms": spread([s["api_ms"] for s in run["sent"].values()]), "drain_seconds": waited,
-                   "emails_queued_after": queued, "notify_queues_after": queues, "stages": split, "cpu_seconds": cpu,
-                   "cpu_window_seconds": cpu_window,
-                   "notify_event_backlog": backlog, "baseline": base, "log_trouble": trouble,
-                   **{k: {f: v for f, v in figures[k].items() if not f.startswith("_")} for k in ("email", "webhook")}}
-            with open(args.json, "w") as fh:
-                json.dump(out, fh, indent=2)
+        out = {"rate": args.rate, "seconds": args.seconds, "attempted": run["attempted"],
+               "submitted": len(run["sent"]), "achieved_rate": run["achieved_rate"], "http_errors": run["errors"],
+               "api_ms": spread([s["api_ms"] for s in run["sent"].values()]), "drain_seconds": waited,
+               "emails_queued_after": queued, "notify_queues_after": queues, "stages": split, "cpu_seconds": cpu,
+               "cpu_window_seconds": cpu_window,
+               "notify_event_backlog": backlog, "baseline": base, "log_trouble": trouble,
+               **{k: {f: v for f, v in figures[k].items() if not f.startswith("_")} for k in ("email", "webhook")}}
     except BaseException:
         tail_logs(platform)
         raise
@@ -670,6 +665,29 @@ def main(argv: list[str] | None = None) -> int:
         platform.stop()
         smtp.stop()
         receiver.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.notify",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--rate", type=float, default=100, help="status changes per second")
+    parser.add_argument("--seconds", type=float, default=60, help="how long the load runs")
+    parser.add_argument("--drain", type=float, default=120, help="seconds to wait for the last arrivals")
+    parser.add_argument("--settle", type=float, default=5, help="seconds more, for late duplicates")
+    parser.add_argument("--threads", type=int, default=32, help="client threads sending the orders")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 20 s at 50/s")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here")
+    parser.add_argument("--logs", metavar="DIR", help="copy the platform's process logs here before it is torn down")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rate, args.seconds = 50, 20
+    if args.rate <= 0 or args.seconds <= 0 or args.threads < 1:
+        parser.error("--rate, --seconds and --threads must be positive")
+    out = notify_figures(args.rate, args.seconds, args.drain, args.settle, args.threads, args.logs)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=2)
     return 0
 
 

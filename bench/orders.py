@@ -94,19 +94,23 @@ def import_one(db_url: str, path: str, customer_id: str) -> dict:
     return figures
 
 
-def run_imports(rows: list[int], formats: list[str]) -> int:
+class OrdersBenchError(Exception):
+    """The orders bench cannot run here; the message says why."""
+
+
+def import_figures(rows: list[int], formats: list[str]) -> dict:
+    """Imports a generated file of each size and format with the real worker, each in a process
+    of its own; prints a line per file and returns {"imports": [...], "memory_ratio": {format: x},
+    "goal_seconds": ...}."""
     from services.common.migrations import drop_database, ensure_database, upgrade
 
     server = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if not server or not server.startswith("postgresql"):
-        print("bench.orders imports needs PostgreSQL: set TEST_DATABASE_URL "
-              "(e.g. postgresql://postgres@127.0.0.1:5432/postgres)", file=sys.stderr)
-        return 2
+        raise OrdersBenchError("bench.orders imports needs PostgreSQL: set TEST_DATABASE_URL "
+                               "(e.g. postgresql://postgres@127.0.0.1:5432/postgres)")
     db_url = server.rsplit("/", 1)[0] + f"/bench_orders_{uuid.uuid4().hex[:8]}"
     ensure_database(db_url)
     upgrade("orders", db_url)
-    customer_id = str(uuid.uuid4())
-    _customer(db_url, customer_id)
     results = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -120,8 +124,7 @@ def run_imports(rows: list[int], formats: list[str]) -> int:
                                           str(path), customer_id], cwd=ROOT, capture_output=True,
                                          text=True, env={**os.environ, "VAR_DIR": tmp})
                     if out.returncode:
-                        print(out.stderr[-3000:], file=sys.stderr)
-                        return 1
+                        raise OrdersBenchError(f"the import of {path.name} failed:\n{out.stderr[-3000:]}")
                     figures = json.loads(out.stdout.strip().splitlines()[-1])
                     figures.update(format=fmt, file_mb=round(path.stat().st_size / 2**20, 1))
                     results.append(figures)
@@ -131,17 +134,19 @@ def run_imports(rows: list[int], formats: list[str]) -> int:
                     path.unlink()
     finally:
         drop_database(db_url)
+    memory = {}
     for fmt in formats:
         mine = [r for r in results if r["format"] == fmt]
         if len(mine) > 1:
             small, large = mine[0], mine[-1]
+            memory[fmt] = large["peak_rss_mb"] / small["peak_rss_mb"]
             print(f"{fmt}: peak memory {large['rows']} rows / {small['rows']} rows = "
-                  f"{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x  (flat memory: close to 1)")
+                  f"{memory[fmt]:.2f}x  (flat memory: close to 1)")
     big_csv = [r for r in results if r["format"] == "csv" and r["rows"] >= 100_000]
     if big_csv:
         verdict = "MET" if big_csv[0]["seconds"] < GOAL_IMPORT_SECONDS else "NOT MET"
         print(f"goal: 100,000 CSV rows in under {GOAL_IMPORT_SECONDS:.0f} s: {verdict} ({big_csv[0]['seconds']} s)")
-    return 0
+    return {"imports": results, "memory_ratio": memory, "goal_seconds": GOAL_IMPORT_SECONDS}
 
 
 def _customer(db_url: str, customer_id: str) -> None:
@@ -168,7 +173,7 @@ def _api(base: str, method: str, path: str, token: str | None = None, **kw):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = requests.request(method, base + path, headers=headers, timeout=120, **kw)
     if response.status_code >= 400:
-        raise SystemExit(f"{method} {path}: {response.status_code} {response.text[:300]}")
+        raise OrdersBenchError(f"{method} {path}: {response.status_code} {response.text[:300]}")
     return response.json() if response.content else {}
 
 
@@ -200,7 +205,7 @@ def _bench_user(base: str, admin: str, customer_id: str) -> str:
                 break
         time.sleep(0.5)
     if temporary is None:
-        raise SystemExit("no activation email in VAR_DIR/mail: run the stack without SMTP_URL")
+        raise OrdersBenchError("no activation email in VAR_DIR/mail: run the stack without SMTP_URL")
     limited = _api(base, "POST", "/api/v1/auth/login", json={"email": address, "password": temporary})
     _api(base, "PATCH", "/api/v1/me", limited["access_token"],
          json={"current_password": temporary, "new_password": BENCH_PASSWORD})
@@ -224,17 +229,22 @@ def _seed(base: str, admin: str, customer_id: str, count: int) -> None:
     print(f"  seeded {job['created']} orders in {time.perf_counter() - started:.0f} s ({job['status']})")
 
 
-def run_list(orders: int, connections: int, duration: int) -> int:
-    from bench.run import BenchError, check_ready, default_base_url, login, measure, require_loopback
+LIST_CASES = (("first page", "/api/v1/orders"),
+              ("filtered page", "/api/v1/orders?status=draft&sort=-created_at&page=3"),
+              ("search: id", "/api/v1/orders?q=b-00424"),
+              ("search: name", "/api/v1/orders?q=recipient+4242"))
+
+
+def list_figures(base_url: str, orders: int, connections: int, duration: int) -> dict:
+    """Gives the bench account ``orders`` orders (once) and measures the list pages against the
+    cheapest scoped read of the same run; prints a line per case and returns
+    {"orders": total, "connections": n, "baseline": run of /me, "cases": {label: run}}."""
+    from bench.run import check_ready, login, measure, require_loopback
     from services.common.config import env
 
-    base = require_loopback(default_base_url())
-    try:
-        check_ready(base)
-        admin = login(base, env("PORTAL_ADMIN_EMAIL"), env("PORTAL_ADMIN_PASSWORD"))["Authorization"][7:]
-    except BenchError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    base = require_loopback(base_url)
+    check_ready(base)
+    admin = login(base, env("PORTAL_ADMIN_EMAIL"), env("PORTAL_ADMIN_PASSWORD"))["Authorization"][7:]
     name = f"Bench list {orders}"
     found = _api(base, "GET", "/api/v1/admin/customers", admin, params={"q": name, "per_page": 200})
     customer = next((c for c in found["items"] if c["name"] == name), None) or \
@@ -246,24 +256,22 @@ def run_list(orders: int, connections: int, duration: int) -> int:
         _seed(base, admin, customer["id"], orders)
     total = _api(base, "GET", "/api/v1/orders?per_page=1", token)["total"]
     headers = {"Authorization": f"Bearer {token}"}
-    cases = (("first page", "/api/v1/orders"),
-             ("filtered page", "/api/v1/orders?status=draft&sort=-created_at&page=3"),
-             ("search: id", "/api/v1/orders?q=b-00424"),
-             ("search: name", "/api/v1/orders?q=recipient+4242"))
     print(f"GET /api/v1/orders on an account with {total:,} orders, {connections} connections, {duration} s each")
     # The baseline of the same run: the cheapest scoped read (token, one RPC, one row).
     base_run = measure(base, "/api/v1/me", connections, duration, headers)
     print(f"  {'baseline /me':13}: {base_run['rps']:8.1f} req/s  p50 {base_run['p50_ms']} ms  "
           f"p99 {base_run['p99_ms']} ms", flush=True)
-    for label, path in cases:
-        run = measure(base, path, connections, duration, headers)
+    cases = {}
+    for label, path in LIST_CASES:
+        run = cases[label] = measure(base, path, connections, duration, headers)
         p99 = run.get("p99_ms")
         verdict = "MET" if p99 is not None and p99 < GOAL_LIST_P99_MS and not run["non2xx"] else "NOT MET"
         print(f"  {label:13}: {run['rps']:8.1f} req/s  p50 {run['p50_ms']} ms  p99 {p99} ms  "
               f"non-2xx {run['non2xx']}  goal p99 < {GOAL_LIST_P99_MS:.0f} ms: {verdict}", flush=True)
         print(f"  {'':13}  {run['rps'] / base_run['rps']:.2f}x the baseline's req/s;  CPU us/request: " + ", ".join(
             f"{group} {us}" for group, us in run["cpu_us_per_request"].items()), flush=True)
-    return 0
+    return {"orders": total, "connections": connections, "baseline": base_run, "cases": cases,
+            "goal_p99_ms": GOAL_LIST_P99_MS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,10 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("path")
     one.add_argument("customer_id")
     args = parser.parse_args(argv)
-    if args.what == "imports":
-        return run_imports([int(r) for r in args.rows.split(",")], args.formats.split(","))
-    if args.what == "list":
-        return run_list(args.orders, args.connections, args.duration)
+    from bench.run import BenchError, default_base_url
+
+    try:
+        if args.what == "imports":
+            import_figures([int(r) for r in args.rows.split(",")], args.formats.split(","))
+            return 0
+        if args.what == "list":
+            list_figures(default_base_url(), args.orders, args.connections, args.duration)
+            return 0
+    except (OrdersBenchError, BenchError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(json.dumps(import_one(args.db_url, args.path, args.customer_id)))
     return 0
 

@@ -285,43 +285,52 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def gateway_figures(base_url: str, email: str, password: str, duration: int = 8,
+                    counts: tuple[int, ...] = (1, 32), baseline: bool = True, sign_in: bool = False) -> dict:
+    """Measures every route (and the naive baseline) and returns the figures as data:
+    {base_url, duration_s, runs, ratios, goals}. Raises BenchError when the stack does not answer."""
+    base = require_loopback(base_url)
+    check_ready(base)
+
+    def headers(route: str) -> dict:  # a fresh token for each /me run: tokens expire
+        return login(base, email, password) if route == "me" else {}
+    for route, path in ROUTES:  # warm-up: connections, RPC proxies, database pool
+        wrk(base + path, max(counts), 1, headers(route))
+    runs = []
+    for route, path in ROUTES:
+        for count in counts:
+            print(f"measuring {route} at {count} connections for {duration} s", flush=True)
+            runs.append({"route": route, **measure(base, path, count, duration, headers(route))})
+    if sign_in:      # sign-in, argon2id included: POST with the admin's credentials
+        credentials = {"email": email, "password": password}
+        for count in counts:
+            print(f"measuring login at {count} connections for {duration} s", flush=True)
+            runs.append({"route": "login", **measure(base, "/api/v1/auth/login", count, duration, {},
+                                                     credentials)})
+    if baseline:
+        with NaiveGateway() as naive:
+            wrk(naive + "/ping", max(counts), 1, {})
+            for count in counts:
+                print(f"measuring naive /ping at {count} connections for {duration} s", flush=True)
+                runs.append({"route": "naive", **measure(naive, "/ping", count, duration, {})})
+    summary = summarize(runs, list(counts))
+    return {"base_url": base, "duration_s": duration, "runs": runs, "ratios": summary["ratios"],
+            "goals": [{"goal": t, "measured": m, "met": ok} for t, m, ok in summary["goals"]]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        base = require_loopback(args.base_url)
-        check_ready(base)
-        def headers(route: str) -> dict:  # a fresh token for each /me run: tokens expire
-            return login(base, args.email, args.password) if route == "me" else {}
-        for route, path in ROUTES:  # warm-up: connections, RPC proxies, database pool
-            wrk(base + path, max(args.counts), 1, headers(route))
-        runs = []
-        for route, path in ROUTES:
-            for count in args.counts:
-                print(f"measuring {route} at {count} connections for {args.duration} s", flush=True)
-                runs.append({"route": route,
-                             **measure(base, path, count, args.duration, headers(route))})
-        if args.login:      # sign-in, argon2id included: POST with the admin's credentials
-            credentials = {"email": args.email, "password": args.password}
-            for count in args.counts:
-                print(f"measuring login at {count} connections for {args.duration} s", flush=True)
-                runs.append({"route": "login", **measure(base, "/api/v1/auth/login", count,
-                                                         args.duration, {}, credentials)})
-        if not args.no_baseline:
-            with NaiveGateway() as naive:
-                wrk(naive + "/ping", max(args.counts), 1, {})
-                for count in args.counts:
-                    print(f"measuring naive /ping at {count} connections for {args.duration} s", flush=True)
-                    runs.append({"route": "naive", **measure(naive, "/ping", count, args.duration, {})})
+        figures = gateway_figures(args.base_url, args.email, args.password, args.duration,
+                                  tuple(args.counts), baseline=not args.no_baseline, sign_in=args.login)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    summary = summarize(runs, args.counts)
-    report(runs, summary)
+    goals = [(g["goal"], g["measured"], g["met"]) for g in figures["goals"]]
+    report(figures["runs"], {"ratios": figures["ratios"], "goals": goals})
     if args.json:
-        goals = [{"goal": t, "measured": m, "met": ok} for t, m, ok in summary["goals"]]
         with open(args.json, "w") as f:
-            json.dump({"base_url": base, "duration_s": args.duration, "runs": runs,
-                       "ratios": summary["ratios"], "goals": goals}, f, indent=2)
+            json.dump(figures, f, indent=2)
     return 0
 
 

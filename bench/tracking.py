@@ -382,41 +382,38 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--drivers", type=int, default=200)
-    parser.add_argument("--messages", type=int, default=60000)
-    parser.add_argument("--rate", type=int, default=5000)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--watchers", type=int, default=20)
-    parser.add_argument("--streams", type=int, default=3000)
-    args = parser.parse_args(argv)
+def tracking_figures(drivers: int = 200, messages: int = 60000, rate: int = 5000, seconds: float = 20,
+                     watchers: int = 20, streams: int = 3000) -> dict:
+    """Runs the four measures on a platform of its own, prints them and returns
+    {"messages", "drivers", "rates": {"drain"|"flow": {"bare", "1", "2"}}, "live": {...},
+    "streams": {...} or None, "goals": [{"goal", "met"}]}."""
     limit = raise_file_limit()
-    streams = min(args.streams, max(0, limit - 200))
+    streams = min(streams, max(0, limit - 200))
     platform = Platform("tracking", GATEWAY_WORKERS="1", GATEWAY_CONNECTIONS=str(streams + 200))
     try:
         print(f"starting a bench platform (the services, 1 gateway worker, no ingest worker yet) on {platform.vhost}")
         platform.start(SERVICES)
         api = Api(platform.base)
         token = api.login(*ADMIN)
-        fleet = seed(api, args.drivers)
+        fleet = seed(api, drivers)
         print(f"seeded {len(fleet)} drivers, each with an order in transit (sharing: exact)")
         engine = create_engine(platform.url("tracking"))
         rates, start = {}, datetime.now(timezone.utc) - timedelta(hours=3)
         for method in ("drain", "flow"):
             flow = method == "flow"
-            rates[method] = {"bare": bare_rate(platform.amqp_uri, fleet, args.messages, flow)}
+            rates[method] = {"bare": bare_rate(platform.amqp_uri, fleet, messages, flow)}
             for workers in (1, 2):
                 start += timedelta(minutes=30)      # each run's positions newer than the last
-                rates[method][workers] = stored_rate(platform, engine, fleet, args.messages, workers, start, flow)
-        print(f"\nmessages per run: {args.messages:,}; drivers: {args.drivers}; msgs/s (ratio to the bare consumer)")
+                # keys as strings: they are the JSON's
+                rates[method][str(workers)] = stored_rate(platform, engine, fleet, messages, workers, start, flow)
+        print(f"\nmessages per run: {messages:,}; drivers: {drivers}; msgs/s (ratio to the bare consumer)")
         print(f"{'':<38}{'drain (queue filled first)':>28}{'flow (publisher running)':>28}")
-        for label, key in (("bare pika consumer, acks per 1,000", "bare"), ("stored by 1 ingest worker", 1),
-                           ("stored by 2 ingest workers", 2)):
+        for label, key in (("bare pika consumer, acks per 1,000", "bare"), ("stored by 1 ingest worker", "1"),
+                           ("stored by 2 ingest workers", "2")):
             cells = "".join(f"{rates[m][key]:>18,.0f} ({rates[m][key] / rates[m]['bare']:.2f})" for m in rates)
             print(f"{label:<38}{cells}", flush=True)
-        live = publish_to_screen(platform, engine, token, fleet, args.rate, args.seconds, args.watchers)
-        print(f"\npublish to screen at {live['sent_rate']:,}/s for {args.seconds:.0f} s, {args.watchers} watchers: "
+        live = publish_to_screen(platform, engine, token, fleet, rate, seconds, watchers)
+        print(f"\npublish to screen at {live['sent_rate']:,}/s for {seconds:.0f} s, {watchers} watchers: "
               f"{live['events']} events, p50 {live['p50'] or 0:.0f} ms, p99 {live['p99'] or 0:.0f} ms; "
               f"stored {live['stored_rate']:,.0f}/s, {live['backlog']:,} left queued at the end\n"
               f"  of which: sent -> taken by the ingest worker p50 {live['to_ingest'][0] or 0:.0f} / p99 "
@@ -432,13 +429,29 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         platform.stop()
 
-    one, best = rates["flow"][1], max(rates["flow"][1], rates["flow"][2])
-    print(f"\ngoal >= {GOAL_RATE:,.0f} stored/s (1 worker, flow):             {verdict(one >= GOAL_RATE)}")
-    print(f"goal >= {GOAL_SHARE:.0%} of the bare rate (1 worker, flow):        "
-          f"{verdict(one / rates['flow']['bare'] >= GOAL_SHARE)}")
-    print(f"goal publish-to-screen p99 < {GOAL_P99_MS:.0f} ms:                  "
-          f"{verdict(live['p99'] is not None and live['p99'] < GOAL_P99_MS and live['backlog'] < args.rate)}")
-    print(f"floor >= {FLOOR_RATE:,.0f} stored/s:                                {verdict(best >= FLOOR_RATE)}")
+    one, best = rates["flow"]["1"], max(rates["flow"]["1"], rates["flow"]["2"])
+    goals = [(f"goal >= {GOAL_RATE:,.0f} stored/s (1 worker, flow)", one >= GOAL_RATE),
+             (f"goal >= {GOAL_SHARE:.0%} of the bare rate (1 worker, flow)", one / rates["flow"]["bare"] >= GOAL_SHARE),
+             (f"goal publish-to-screen p99 < {GOAL_P99_MS:.0f} ms",
+              live["p99"] is not None and live["p99"] < GOAL_P99_MS and live["backlog"] < rate),
+             (f"floor >= {FLOOR_RATE:,.0f} stored/s", best >= FLOOR_RATE)]
+    print()
+    for text, ok in goals:
+        print(f"{text + ':':<60} {verdict(ok)}")
+    return {"messages": messages, "drivers": drivers, "rates": rates, "live": live, "streams": held,
+            "streams_asked": streams, "goals": [{"goal": text, "met": ok} for text, ok in goals]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drivers", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=60000)
+    parser.add_argument("--rate", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--watchers", type=int, default=20)
+    parser.add_argument("--streams", type=int, default=3000)
+    args = parser.parse_args(argv)
+    tracking_figures(args.drivers, args.messages, args.rate, args.seconds, args.watchers, args.streams)
     return 0
 
 
