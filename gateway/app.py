@@ -120,6 +120,8 @@ def create_app(config: dict | None = None) -> Flask:
         api.register_blueprint(blp)
     from gateway.blueprints.emissions import blp as emissions_blp     # CO2e per order (issue 11)
     api.register_blueprint(emissions_blp)
+    from gateway.blueprints.recurring import blp as recurring_blp     # book again, recurring (issue 11)
+    api.register_blueprint(recurring_blp)
     app.register_blueprint(web.page)             # the web portal: every other GET path, /assets
     @app.before_request
     def _start():

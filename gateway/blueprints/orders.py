@@ -15,6 +15,7 @@ from services.common.blobs import blob_store
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
 from services.common.schemas import page_of
 from services.orders.files import content_disposition
+from services.orders.schemas import DeliveryChangeIn, ExceptionListArgs, ExceptionOut
 from services.orders.schemas import (BulkResultOut, DocumentFormIn, DocumentOut, IdsIn,
                                      ListViewIn, ListViewOut, MessageIn, MessageOut, OrderIn,
                                      OrderListArgs, OrderOut, OrderPatch, OrderPage,
@@ -140,6 +141,30 @@ def reschedule(_payload, order_id):
 def reschedules(_args, order_id):
     """The reschedule requests of an order and their answers."""
     return answer(orders("list_reschedules", query_args(), order_id))
+
+
+# --- delivery exceptions: a late or failed stop, and the change asked for it -------------------
+@blp.route("/delivery-exceptions", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(ExceptionListArgs, location="query")
+@blp.response(200, page_of(ExceptionOut))
+def delivery_exceptions(_args):
+    """Stops that will be late (the ETA is past the window) or whose delivery attempt failed,
+    newest first; filter by `status` (`open`, `resolved`) and `order_id`. `actions` says what
+    you may ask now (none while a request waits for the operator's answer)."""
+    return answer(orders("list_exceptions", query_args()))
+
+
+@blp.route("/delivery-exceptions/<string:exception_id>/requests", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(DeliveryChangeIn)
+@blp.response(201, RescheduleOut)
+def request_delivery_change(_payload, exception_id):
+    """Act on an open exception: ask for a new time window (`kind: window`), leave-at
+    instructions (`instructions`, plain text up to 500 characters) or a changed address
+    (`address`: line1, city and country at least). The operator accepts or declines it like a
+    reschedule request; 409 while another request for the stop waits or once it is resolved."""
+    return answer(orders("request_delivery_change", exception_id, request.get_json()), 201)
 
 
 # --- documents --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from gateway.inputs import query_args
 from gateway.rpc import answer, client
 from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
 from services.common.schemas import page_of
+from services.orders.schemas import DeliveryChangeIn, RecipientExceptionOut
 from services.tracking.link_access import visitor_of
 from services.tracking.schemas import (DriverPositionOut, FeedbackAveragesOut, FeedbackFilterArgs, FeedbackIn,
                                        FeedbackListArgs, FeedbackOut, LinkAccessesOut, LinkIn, OrderFeedbackOut,
@@ -148,6 +149,28 @@ def give_feedback(_payload, token):
     409 (`not_delivered`); a revoked or expired link 404."""
     given = client().call("tracking", "give_feedback", token, request.get_json())
     return answer(given["view"], 201 if given["created"] else 200)
+
+
+# The recipient acting on a late or failed delivery: public like feedback (the token is the
+# capability); tracking resolves the link and asks orders (services.tracking.delivery_changes).
+@blp.route("/public/track/<string:token>/exception", methods=["GET"])
+@blp.response(200, RecipientExceptionOut)
+def public_exception(token):
+    """No sign-in: whether the delivery is late or its attempt failed (`exception`, null if
+    neither), what may be asked (`exception.actions`) and the change last asked through a link
+    with its answer (`request`)."""
+    return answer(client().call("tracking", "public_exception", token))
+
+
+@blp.route("/public/track/<string:token>/exception", methods=["POST"])
+@blp.arguments(DeliveryChangeIn)
+@blp.response(201, RecipientExceptionOut)
+def ask_delivery_change(_payload, token):
+    """No sign-in: ask the sender's dispatch for another time window, leave-at instructions or
+    another address for this delivery (the recipient's stop only). 409 when there is nothing to
+    change or a request already waits, 429 after 3 requests a day, 404 for a revoked or expired
+    link."""
+    return answer(client().call("tracking", "ask_delivery_change", token, request.get_json()), 201)
 
 
 @blp.route("/orders/<string:order_id>/feedback", methods=["GET"])

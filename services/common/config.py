@@ -96,6 +96,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("IMPORT_PREVIEW_COUNT_ROWS", "10000", "An import preview counts the good and bad rows of the whole file up to this many rows (larger files: the rows shown only)."),
     Var("IMPORT_MAIL_DOMAIN", "imports.portal.example", "Domain of the customers' import-by-email addresses `import+<token>@<domain>` (its MX points at `orders-mail-imports`)."),
     Var("IMPORT_MAIL_BIND", "127.0.0.1:2525", "Where the import-by-email SMTP listener (`orders-mail-imports`) listens."),
+    Var("ORDERS_RECURRING_SECONDS", "300", "How often the orders service books the days of recurring orders that are due."),
+    Var("ORDERS_RECURRING_LEAD_HOURS", "24", "How far ahead of its start a recurring order's day is booked (as a draft or submitted)."),
     Var("TRACKING_RETENTION_DAYS", "30", "Days of position history kept; older positions are deleted."),
     Var("TRACKING_LINK_HOURS", "72", "Hours a tracking link keeps working after its order was delivered, failed or cancelled."),
     Var("TRACKING_ETA_THRESHOLD_SECONDS", "120", "An ETA that moves more than this (or a stop turning late) is announced with `stop.eta_changed`."),

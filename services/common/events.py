@@ -187,6 +187,8 @@ class RequestData(EventData):
     order_id = fields.String(allow_none=True)
     contract_id = fields.String(allow_none=True)
     status = fields.String(required=True)
+    kind = fields.String(allow_none=True, metadata={
+        "description": "A delivery change's kind: window | instructions | address (services.orders.exceptions)."})
 
 
 class QuoteData(EventData):

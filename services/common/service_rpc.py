@@ -5,16 +5,18 @@ link an invitation email carries).
 nameko's ``RpcProxy`` with what our entrypoints expect of every call: a deadline (PITFALLS 7: the
 callee skips a call its caller gave up on), a signed caller context of the ``service`` role
 (PITFALLS 9: only holders of SECRET_KEY can sign one, so a driver app that can publish cannot
-ask), and a timeout here, since nameko's own reply wait has none.
+ask), a timeout here, since nameko's own reply wait has none, and the callee's refusals raised
+again as the platform's own errors.
 """
 from __future__ import annotations
 
 import time
 
+from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, ServiceProxy
 
 from services.common.caller import SERVICE, CallerContext, sign
-from services.common.errors import ServiceUnavailable
+from services.common.errors import ServiceUnavailable, from_remote
 
 
 class _AsService:
@@ -38,7 +40,15 @@ class ServiceRpc(RpcProxy):
             deadline = time.time() + self.timeout
             proxy = ServiceProxy(_AsService(worker_ctx, deadline), self.target_service, self.rpc_reply_listener)
             with eventlet.Timeout(self.timeout, False):
-                return getattr(proxy, method)(*args, **kwargs)
+                try:
+                    return getattr(proxy, method)(*args, **kwargs)
+                except RemoteError as exc:
+                    # The callee's own refusal (NotFound, Conflict ...) comes back as that class,
+                    # so the caller's entrypoint answers with it as the gateway would.
+                    known = from_remote(exc.exc_type or "", (exc.value,))
+                    if known is None:
+                        raise
+                    raise known from None
             raise ServiceUnavailable(f"{self.target_service}.{method} did not answer in {self.timeout:g} s")
 
         return call

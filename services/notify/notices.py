@@ -200,16 +200,20 @@ def _other_events(session: Session, event: dict) -> list[Notice]:
     if kind in ("reschedule.requested", "call_off.requested"):
         what = kind.split(".")[0]
         order = _order(_known(session, data["order_id"])) if data.get("order_id") else None
-        title = f"{customer_name} asks for a {'new time window' if what == 'reschedule' else 'call-off'}"
+        title = f"{customer_name} asks for a {_CHANGE.get(data.get('kind'), _CHANGE['window']) if what == 'reschedule' else 'call-off'}"
         return [Notice(STAFF, "request_received", title, f"/admin/requests/{data['request_id']}", data["request_id"],
                        {"what": what, "customer_name": customer_name, "order": order,
                         "request_id": data["request_id"]})]
     if kind in ("reschedule.decided", "call_off.decided"):
-        what = "new time window" if kind.startswith("reschedule") else "call-off"
+        what = _CHANGE.get(data.get("kind"), _CHANGE["window"]) if kind.startswith("reschedule") else "call-off"
         link = f"/orders/{data['order_id']}" if data.get("order_id") else "/rentals"
         return [Notice(CUSTOMER, "request_decided", f"Your {what} request was {data['status']}", link,
                        data["request_id"])]
     return []
+
+
+# What a delivery-change request (``reschedule.*``, services.orders.exceptions) asks, by its kind.
+_CHANGE = {"window": "new time window", "instructions": "leave-at instructions", "address": "changed address"}
 
 
 def notices(session: Session, event: dict) -> list[Notice]:

@@ -8,7 +8,7 @@ from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, PortalError, ValidationFailed
 from services.common.schemas import dump
-from services.orders import dispatch, status
+from services.orders import dispatch, exceptions, status
 from services.orders.booking import get_scoped, summarise
 from services.orders.listing import summary_row
 from services.common.scoping import owned, paged
@@ -92,17 +92,7 @@ def request_reschedule(uow: UnitOfWork, caller: CallerContext, order_id: str, da
                        "orders can be rescheduled (edit a draft instead).", {"status": order.status})
     if data.get("stop_id") and data["stop_id"] not in {s.id for s in order.stops}:
         raise ValidationFailed.of({"stop_id": ["Not a stop of this order."]})
-    open_one = uow.session.scalar(select(RescheduleRequest).where(
-        RescheduleRequest.order_id == order.id, RescheduleRequest.status == "requested"))
-    if open_one is not None:
-        raise Conflict("A reschedule request for this order is already waiting for an answer.",
-                       {"request_id": open_one.id})
-    req = RescheduleRequest(customer_id=order.customer_id, order_id=order.id, requested_by=caller.user_id,
-                            **{k: data.get(k) for k in ("stop_id", "window_start", "window_end", "note")})
-    uow.session.add(req)
-    uow.session.flush()
-    uow.emit("reschedule.requested", {"request_id": req.id, "order_id": order.id, "status": req.status},
-             customer_id=order.customer_id)
+    req = exceptions.create_request(uow, order, data.get("stop_id"), {**data, "kind": "window"}, caller.user_id)
     return dump(RescheduleOut, req)
 
 
@@ -125,19 +115,17 @@ def decide_reschedule(uow: UnitOfWork, caller: CallerContext, request_id: str, a
         raise Conflict(f"This request was already {req.status}.", {"status": req.status})
     order = uow.session.get(Order, req.order_id, with_for_update=True)
     if accept:
-        if order.status not in (status.SUBMITTED, status.SCHEDULED):
+        if order.status not in (exceptions.CHANGEABLE if req.exception_id else (status.SUBMITTED, status.SCHEDULED)):
             raise Conflict(f"The order is now {order.status}: it cannot be rescheduled.",
                            {"status": order.status})
-        targets = [s for s in order.stops if s.id == req.stop_id] if req.stop_id else \
-            [s for s in order.stops if s.type == "dropoff"] or order.stops
-        for stop in targets:
-            stop.window_start, stop.window_end = req.window_start, req.window_end
+        exceptions.apply_accepted(order, req)
+        exceptions.resolve_for(uow.session, req)
         summarise(order)
         order.updated_at = utcnow()
         if order.route_id:      # tracking's ETAs and lateness follow the new window
             dispatch.announce(uow, order, uow.session.get(Route, order.route_id))
     req.status = "accepted" if accept else "declined"
     req.decided_at, req.decided_by, req.reason = utcnow(), caller.user_id, reason
-    uow.emit("reschedule.decided", {"request_id": req.id, "order_id": order.id, "status": req.status},
-             customer_id=order.customer_id)
+    uow.emit("reschedule.decided", {"request_id": req.id, "order_id": order.id, "status": req.status,
+                                    "kind": req.kind}, customer_id=order.customer_id)
     return dump(RescheduleOut, req)

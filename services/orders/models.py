@@ -382,8 +382,15 @@ class RescheduleRequest(Base):
     customer_id: Mapped[str] = mapped_column(String(36), index=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     stop_id: Mapped[str | None] = mapped_column(String(36))
-    window_start: Mapped[datetime]
-    window_end: Mapped[datetime]
+    # What is asked (services.orders.exceptions): window (the only kind before 0012) |
+    # instructions | address; set with the exception it answers and who asked.
+    kind: Mapped[str] = mapped_column(String(16), default="window")
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    instructions: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    exception_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    requested_via: Mapped[str] = mapped_column(String(16), default="portal")   # portal | tracking_link
     note: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="requested")  # requested|accepted|declined
     requested_by: Mapped[str | None] = mapped_column(String(36))
@@ -391,6 +398,25 @@ class RescheduleRequest(Base):
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(36))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DeliveryException(Base):
+    """A stop that will be late (tracking's ETA past its window) or whose attempt failed: open
+    until the stop is done or the operator answers a change asked for it
+    (services.orders.exceptions)."""
+
+    __tablename__ = "delivery_exceptions"
+    __table_args__ = (Index("ix_delivery_exceptions_customer_status", "customer_id", "status", "created_at"),
+                      Index("ix_delivery_exceptions_stop_status", "stop_id", "status"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    stop_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))                        # late | failed_attempt
+    status: Mapped[str] = mapped_column(String(16), default="open")      # open | resolved
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
 
 
 class RentalContract(Base):
@@ -456,3 +482,45 @@ class ListView(Base):
     sort: Mapped[str | None] = mapped_column(String(32))
     per_page: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RecurringOrder(Base):
+    """A customer's schedule that books an order again and again (services.orders.recurring):
+    the order's content, the days it repeats on, and the next day not yet booked."""
+
+    __tablename__ = "recurring_orders"
+    __table_args__ = (Index("ix_recurring_orders_due", "paused", "next_on"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    order_id: Mapped[str | None] = mapped_column(String(36))     # the order it was saved from
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)        # an OrderIn payload, as of starts_on
+    frequency: Mapped[str] = mapped_column(String(16))           # weekdays | weekly | every_n_days
+    weekdays: Mapped[list[int]] = mapped_column(JSON, default=list)   # 0 = Monday (weekly)
+    interval_days: Mapped[int | None]
+    starts_on: Mapped[date]
+    ends_on: Mapped[date | None]
+    time_of_day: Mapped[str] = mapped_column(String(5))          # HH:MM in PORTAL_TIMEZONE
+    submit: Mapped[bool] = mapped_column(default=False)
+    paused: Mapped[bool] = mapped_column(default=False)
+    next_on: Mapped[date | None]                                 # None: the schedule has ended
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RecurringRun(Base):
+    """One day of a schedule, booked once: the unique key makes a second run (another instance,
+    a retried timer) create nothing."""
+
+    __tablename__ = "recurring_runs"
+    __table_args__ = (UniqueConstraint("recurring_id", "on"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    recurring_id: Mapped[str] = mapped_column(ForeignKey("recurring_orders.id", ondelete="CASCADE"))
+    on: Mapped[date]
+    order_id: Mapped[str | None] = mapped_column(String(36))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -373,18 +373,90 @@ class RescheduleIn(StrictSchema):
             raise ValidationError({"window_end": ["The window must end after it starts."]})
 
 
-class RescheduleOut(Schema):
+class ChangeRequestOut(Schema):
+    """A delivery-change request as whoever asked it sees it (the tracking page's recipient too)."""
     id = fields.String()
-    customer_id = fields.String()
-    order_id = fields.String()
-    stop_id = fields.String(allow_none=True)
-    window_start = fields.DateTime()
-    window_end = fields.DateTime()
-    note = fields.String(allow_none=True)
+    kind = fields.String(metadata={"description": "window | instructions | address"})
+    window_start = fields.DateTime(allow_none=True)
+    window_end = fields.DateTime(allow_none=True)
+    instructions = fields.String(allow_none=True)
+    address = fields.Dict(allow_none=True)
     status = fields.String()
     created_at = fields.DateTime()
     decided_at = fields.DateTime(allow_none=True)
     reason = fields.String(allow_none=True)
+
+
+class RescheduleOut(ChangeRequestOut):
+    customer_id = fields.String()
+    order_id = fields.String()
+    stop_id = fields.String(allow_none=True)
+    exception_id = fields.String(allow_none=True)
+    requested_via = fields.String(metadata={"description": "portal | tracking_link"})
+    note = fields.String(allow_none=True)
+
+
+# --- delivery exceptions (services.orders.exceptions) -----------------------------------------
+class ChangeAddressIn(AddressIn):
+    """A changed delivery address: as the web booker asks it, street, city and country at least."""
+
+    @validates_schema
+    def complete(self, data, **_):
+        missing = {k: ["Required for a delivery address."] for k in ("line1", "city", "country") if not data.get(k)}
+        if missing:
+            raise ValidationError(missing)
+
+
+class DeliveryChangeIn(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(["window", "instructions", "address"]))
+    window_start = When(allow_none=True)
+    window_end = When(allow_none=True)
+    instructions = Text(500, allow_none=True, metadata={"description": "Where to leave it (plain text)."})
+    address = fields.Nested(ChangeAddressIn, allow_none=True)
+    note = Text(1000, allow_none=True)
+
+    @validates_schema
+    def what(self, data, **_):
+        kind = data["kind"]
+        if kind == "window":
+            if not data.get("window_start") or not data.get("window_end"):
+                raise ValidationError({"window_start": ["A new window needs its start and end."]})
+            if data["window_end"] <= data["window_start"]:
+                raise ValidationError({"window_end": ["The window must end after it starts."]})
+        elif kind == "instructions" and not (data.get("instructions") or "").strip():
+            raise ValidationError({"instructions": ["Say where to leave it."]})
+        elif kind == "address" and not data.get("address"):
+            raise ValidationError({"address": ["Give the new address."]})
+
+
+class ExceptionListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(["open", "resolved"]))
+    order_id = fields.String(validate=validate.Length(max=36))
+
+
+class RecipientExceptionItemOut(Schema):
+    id = fields.String()
+    kind = fields.String(metadata={"description": "late | failed_attempt"})
+    status = fields.String(metadata={"description": "open | resolved"})
+    created_at = fields.DateTime()
+    actions = fields.List(fields.String(), metadata={
+        "description": "What may be asked now: window, instructions, address (none while a request waits)."})
+
+
+class ExceptionOut(RecipientExceptionItemOut):
+    customer_id = fields.String()
+    order_id = fields.String()
+    stop_id = fields.String()
+    resolved_at = fields.DateTime(allow_none=True)
+    reference = fields.String(allow_none=True)
+    request = fields.Nested(RescheduleOut, allow_none=True, metadata={"description": "The latest change asked."})
+
+
+class RecipientExceptionOut(Schema):
+    """What the tracking page shows its recipient: the exception of its stop, if any, and the
+    change last asked through a link, without the customer's ids."""
+    exception = fields.Nested(RecipientExceptionItemOut, allow_none=True)
+    request = fields.Nested(ChangeRequestOut, allow_none=True)
 
 
 class DecisionIn(StrictSchema):
@@ -802,3 +874,67 @@ class MonthlyEmissionsOut(Schema):
     method = fields.String()
     from_ = fields.Date(data_key="from", attribute="from", allow_none=True)
     to = fields.Date(allow_none=True)
+
+
+# --- book again and recurring orders (services.orders.repeat, services.orders.recurring) ------
+FREQUENCIES = ("weekdays", "weekly", "every_n_days")
+TIME_OF_DAY = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="Use HH:MM (24 hours).")
+
+
+class WindowIn(StrictSchema):
+    window_start = When(allow_none=True)
+    window_end = When(allow_none=True)
+
+
+class RepeatIn(StrictSchema):
+    """Book an order again: on the day ``on`` (its times of day kept), or with new windows per
+    stop (``windows``, in stop order); neither: the next working day."""
+    on = fields.Date(allow_none=True)
+    windows = fields.List(fields.Nested(WindowIn), validate=validate.Length(max=50))
+    pickup_at = When(allow_none=True)
+    reference = fields.String(validate=REFERENCE)
+    submit = fields.Boolean(load_default=False)
+
+
+class RecurringFields(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    frequency = fields.String(validate=validate.OneOf(FREQUENCIES))
+    weekdays = fields.List(fields.Integer(validate=validate.Range(0, 6)), validate=validate.Length(max=7))
+    interval_days = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=366))
+    starts_on = fields.Date()
+    ends_on = fields.Date(allow_none=True)
+    time_of_day = fields.String(validate=TIME_OF_DAY)
+    submit = fields.Boolean()
+
+
+class RecurringIn(RecurringFields):
+    """Save a schedule from one of your orders: every weekday, some days of the week (0 = Monday),
+    or every N days from ``starts_on``; created as drafts, or submitted with ``submit``."""
+    order_id = fields.String(required=True, validate=validate.Length(max=36))
+    frequency = fields.String(required=True, validate=validate.OneOf(FREQUENCIES))
+    starts_on = fields.Date(required=True)
+
+
+class RecurringPatch(RecurringFields):
+    """Edit a schedule; ``paused`` stops it until set back to false."""
+    paused = fields.Boolean()
+
+
+class RecurringOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    order_id = fields.String(allow_none=True)
+    frequency = fields.String()
+    weekdays = fields.List(fields.Integer())
+    interval_days = fields.Integer(allow_none=True)
+    starts_on = fields.Date()
+    ends_on = fields.Date(allow_none=True)
+    time_of_day = fields.String()
+    submit = fields.Boolean()
+    paused = fields.Boolean()
+    next_on = fields.Date(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    dropoff = fields.String(allow_none=True, metadata={"description": "Where the order goes (its last stop)."})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+

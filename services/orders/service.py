@@ -7,8 +7,14 @@ from services.common.schemas import PageArgs, load
 from services.common.service import PortalService
 from services.orders import (booking, conversations, customers, dispatch, documents, emissions, etas,
                              imports, lifecycle, listing, places, pricing, quotes, rentals)
-from services.orders import import_mappings
+from services.orders import exceptions, import_mappings
+from services.orders.schemas import DeliveryChangeIn, ExceptionListArgs
 from services.orders.models import Base
+from nameko.timer import timer
+
+from services.common.config import env_float
+from services.orders import recurring, repeat
+from services.orders.schemas import RecurringIn, RecurringPatch, RepeatIn
 from services.orders.schemas import ImportConfirmIn, ImportPreviewFormIn
 from services.orders.schemas import EmissionFactorIn, EmissionsArgs
 from services.orders.schemas import (AdminOrderListArgs, CallOffIn, CallOffListArgs,
@@ -37,10 +43,12 @@ class Service(PortalService):
     @event_handler("stop.completed")
     def complete_stop(self, event: dict) -> None:
         dispatch.apply_stop_event(self.db, event)
+        exceptions.note_stop(self.db, event)
 
     @event_handler("stop.eta_changed")
     def keep_stop_eta(self, event: dict) -> None:
         etas.apply_eta(self.db, event)
+        exceptions.note_eta(self.db, event)
 
     @event_handler("quote.accepted")
     def book_accepted_quote(self, event: dict) -> None:
@@ -113,6 +121,23 @@ class Service(PortalService):
     def decide_reschedule(self, request_id: str, payload: dict) -> dict:
         data = load(DecisionIn, payload)
         return lifecycle.decide_reschedule(self.db, self.caller, request_id, data["accept"], data.get("reason"))
+
+    # --- delivery exceptions (late or failed stops the customer or recipient acts on) ---------
+    @rpc
+    def list_exceptions(self, args: dict) -> dict:
+        return exceptions.listing(self.db, self.caller, load(ExceptionListArgs, args))
+
+    @rpc
+    def request_delivery_change(self, exception_id: str, payload: dict) -> dict:
+        return exceptions.request_change(self.db, self.caller, exception_id, load(DeliveryChangeIn, payload))
+
+    @rpc
+    def recipient_exception(self, order_id: str) -> dict:
+        return exceptions.recipient_view(self.db, self.caller, order_id)
+
+    @rpc
+    def recipient_delivery_change(self, order_id: str, payload: dict) -> dict:
+        return exceptions.recipient_request(self.db, self.caller, order_id, load(DeliveryChangeIn, payload))
 
     @rpc
     def get_list_view(self) -> dict:
@@ -316,3 +341,41 @@ class Service(PortalService):
     def decide_call_off(self, call_off_id: str, payload: dict) -> dict:
         data = load(DecisionIn, payload)
         return rentals.decide_call_off(self.db, self.caller, call_off_id, data["accept"], data.get("reason"))
+
+    # --- book again and recurring orders ------------------------------------------------------
+    @rpc
+    def repeat_order(self, order_id: str, payload: dict | None = None,
+                     idempotency_key: str | None = None) -> dict:
+        data = load(RepeatIn, payload or {})
+
+        def produce() -> dict:
+            order = repeat.repeat(self.db, self.caller, order_id, data)
+            return lifecycle.view(self.db, self.caller, order)
+
+        return self.db.idempotent("repeat_order", self.caller, idempotency_key,
+                                  {"order_id": order_id, **(payload or {})}, produce)
+
+    @rpc
+    def list_recurring(self, args: dict) -> dict:
+        return recurring.listing(self.db.session, self.caller, load(PageArgs, args))
+
+    @rpc
+    def get_recurring(self, recurring_id: str) -> dict:
+        return recurring.get(self.db.session, self.caller, recurring_id)
+
+    @rpc
+    def create_recurring(self, payload: dict) -> dict:
+        return recurring.create(self.db.session, self.caller, load(RecurringIn, payload))
+
+    @rpc
+    def update_recurring(self, recurring_id: str, payload: dict) -> dict:
+        return recurring.update(self.db.session, self.caller, recurring_id, load(RecurringPatch, payload))
+
+    @rpc
+    def delete_recurring(self, recurring_id: str) -> None:
+        recurring.delete(self.db.session, self.caller, recurring_id)
+
+    @timer(interval=env_float("ORDERS_RECURRING_SECONDS"))
+    def book_recurring(self) -> None:
+        """Each due day of every schedule booked once (safe on several instances at once)."""
+        recurring.run_due(self.db)

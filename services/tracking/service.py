@@ -11,6 +11,9 @@ from services.common.live import LiveUpdates
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import load
 from services.common.service import PortalService
+from services.common.service_rpc import ServiceRpc
+from services.orders.schemas import DeliveryChangeIn
+from services.tracking import delivery_changes
 from services.tracking import assignments, feedback, link_access, links, live, reports, retention, views
 from services.tracking.models import Base
 from services.tracking.schemas import FeedbackFilterArgs, FeedbackIn, FeedbackListArgs, LinkIn, VisitorIn
@@ -20,6 +23,7 @@ class Service(PortalService):
     name = "tracking"
     db = Database(Base)
     live_updates = LiveUpdates(live.EXCHANGE)
+    orders = ServiceRpc("orders")
 
     # --- facts from other services ------------------------------------------------------------
     @event_handler("customer.created", "customer.updated")
@@ -84,6 +88,17 @@ class Service(PortalService):
     def give_feedback(self, token: str, payload: dict) -> dict:
         state, created = feedback.give(self.db, token, load(FeedbackIn, payload))
         return {"created": created, "view": state}
+
+    # --- the recipient acting on a delivery exception (services.tracking.delivery_changes) -----
+    @rpc
+    def public_exception(self, token: str) -> dict:
+        return delivery_changes.through_link(self.orders, self.db.session, token, "recipient_exception")
+
+    @rpc
+    def ask_delivery_change(self, token: str, payload: dict) -> dict:
+        load(DeliveryChangeIn, payload)              # refused here before the link is looked up
+        return delivery_changes.through_link(self.orders, self.db.session, token, "recipient_delivery_change",
+                                             payload)
 
     @rpc
     def order_feedback(self, order_id: str) -> dict:

@@ -34,6 +34,7 @@ class Stack:
                     "PORTAL_ADMIN_EMAIL": ADMIN[0], "PORTAL_ADMIN_PASSWORD": ADMIN[1],
                     "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "PORTAL_URL": self.base,
                     "SESSION_RECHECK_SECONDS": "1",
+                    "ORDERS_RECURRING_SECONDS": "1",      # recurring orders are booked within a second
                     # the import-by-email listener (orders-mail-imports): a port of this stack's own
                     "IMPORT_MAIL_BIND": f"127.0.0.1:{free_port()}",
                     # Webhook receivers of the tests listen on loopback, over plain http.

@@ -5,6 +5,7 @@
 // the recipient for a rating (1-5) and an optional comment (one feedback per order; the link that
 // gave it may change it for a few minutes).
 import { trackingMap } from '/assets/screens/map.js';
+import { exceptionSection } from './exception.js';
 
 const token = location.pathname.split('/').pop();
 const base = `/api/v1/public/track/${encodeURIComponent(token)}`;
@@ -12,6 +13,8 @@ const LABELS = { draft: 'Being prepared', submitted: 'Order received', scheduled
   in_transit: 'On its way', delivered: 'Delivered', failed: 'Delivery failed', cancelled: 'Cancelled' };
 const FINAL = ['delivered', 'failed', 'cancelled'];
 const $ = (id) => document.getElementById(id);
+// a late or failed delivery: what the recipient may ask the sender (exception.js)
+const followException = exceptionSection(base, $('feedback-section').parentNode, $('feedback-section'));
 let map = null;
 
 function when(iso) {
@@ -137,6 +140,7 @@ function gone() {
   $('location').hidden = true;
   $('stops-section').hidden = true;
   $('feedback-section').hidden = true;
+  $('exception-section').hidden = true;
   map?.destroy();
   map = null;
 }
@@ -155,6 +159,7 @@ async function fetchView() {
   const view = await response.json();
   render(view);
   askFeedback(view);
+  followException(view);
   return view;
 }
 
@@ -186,6 +191,7 @@ async function start() {
     const next = JSON.parse(e.data);
     render(next);
     askFeedback(next);
+    followException(next);
     if (finished(next)) source.close();
   });
   source.addEventListener('end', () => {

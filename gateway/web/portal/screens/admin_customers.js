@@ -828,7 +828,16 @@ async function settingsScreen({ query }) {
   return page('Settings', settingsCard, emails);
 }
 
-// --- 6. customers' requests (reschedule or call-off) ------------------------------------------------
+// --- 6. customers' requests (delivery change or call-off) --------------------------------------------
+
+// A delivery-change request asks a new time window (the reschedules of before), leave-at
+// instructions or a changed address (services.orders.exceptions).
+const CHANGE_LABEL = { window: 'New time window', instructions: 'Leave-at instructions', address: 'Changed address' };
+function changeText(r) {
+  if (r.kind === 'instructions') return r.instructions;
+  if (r.kind === 'address') return [r.address?.line1, r.address?.line2, r.address?.postal_code, r.address?.city, r.address?.country].filter(Boolean).join(', ');
+  return `${fmt.dateTime(r.window_start)} – ${fmt.time(r.window_end)}`;
+}
 
 async function requestsScreen({ query }) {
   const state = { customer_id: query.customer_id || '', status: query.status || 'requested' };
@@ -845,11 +854,12 @@ async function requestsScreen({ query }) {
     const open = (r) => h('a', { href: `/admin/requests/${r.id}` }, r.status === 'requested' ? 'Review' : 'Open');
     replace(results,
       moves.status === 'fulfilled' ? table({
-        caption: 'New time windows asked for',
+        caption: 'Delivery changes asked for (time window, leave-at instructions, address)',
         columns: [
           { key: 'created_at', label: 'Asked', render: (r) => fmt.dateTime(r.created_at) },
           { key: 'customer', label: 'Customer', render: (r) => customerLink(map, r.customer_id) },
-          { key: 'window', label: 'New time window', render: (r) => `${fmt.dateTime(r.window_start)} – ${fmt.time(r.window_end)}` },
+          { key: 'window', label: 'Change', render: changeText },
+          { key: 'via', label: 'By', render: (r) => (r.requested_via === 'tracking_link' ? 'Recipient (tracking link)' : 'Customer') },
           { key: 'status', label: 'Status', render: (r) => badge(r.status) },
           { key: 'open', label: 'Request', render: open },
         ],
@@ -913,7 +923,8 @@ async function requestScreen({ params, app }) {
   const details = isReschedule
     ? facts([
       ['Customer', customerLink(map, req.customer_id)], ['Order', h('a', { href: `/orders/${req.order_id}` }, order ? `Order ${order.reference}` : 'Open the order')],
-      ['New time window', `${fmt.dateTime(req.window_start)} – ${fmt.time(req.window_end)}`], ['Note', req.note],
+      [CHANGE_LABEL[req.kind] || 'New time window', changeText(req)], ['Asked by', req.requested_via === 'tracking_link' ? 'The recipient, through a tracking link' : 'The customer'],
+      ['Because', req.exception_id ? 'The delivery is late or its attempt failed' : null], ['Note', req.note],
       ['Status', badge(req.status)], ['Asked', fmt.dateTime(req.created_at)], ['Decided', req.decided_at ? fmt.dateTime(req.decided_at) : null], ['Reason', req.reason],
     ])
     : facts([
@@ -924,7 +935,7 @@ async function requestScreen({ params, app }) {
     ]);
 
   const decide = open ? form({
-    label: 'Decision', submit: isReschedule ? 'Accept the new time window' : 'Confirm call-off',
+    label: 'Decision', submit: isReschedule ? `Accept the ${(CHANGE_LABEL[req.kind] || 'new time window').toLowerCase()}` : 'Confirm call-off',
     fields: [{ name: 'reason', label: 'Reason (required to decline; the customer sees it)', type: 'textarea' }],
     actions: [h('button', { type: 'button', class: 'danger', onclick: (e) => decline(e.target.form) }, 'Decline')],
     onSubmit: async () => {

@@ -5,6 +5,7 @@ import { fmt, h, replace } from '../lib/dom.js';
 import { isCustomer, isStaff, session } from '../lib/session.js';
 import { badge, card, errorBox, loading, page } from '../lib/ui.js';
 import { monthlyEmissions } from './emissions.js';
+import { askedText, KIND_TEXT } from './exceptions.js';
 
 const SHOWN = 5;
 const ACTIVE = ['submitted', 'scheduled', 'in_transit'];
@@ -46,6 +47,20 @@ async function activeOrders() {
         o.late ? h('strong', { class: 'dash-late' }, ' (running late)') : null) : null)),
     empty: 'Nothing on its way. Book a delivery to get started.',
     links: [link('/orders', 'All orders'), link('/orders/new', 'Book a delivery')],
+  };
+}
+
+async function deliveryProblems() {
+  // late or failed stops you can act on (a new window, leave-at instructions, another address)
+  const found = await get('/delivery-exceptions', { status: 'open', per_page: SHOWN });
+  return {
+    count: found.total,
+    what: plural(found.total, 'delivery needs your attention', 'deliveries need your attention'),
+    items: found.items.map((e) => h('span', {}, link(`/orders/${e.order_id}#delivery-problems`, e.reference || 'Order'),
+      ' ', h('strong', { class: 'dash-late' }, KIND_TEXT[e.kind] || e.kind),
+      h('span', { class: 'muted' }, e.actions.length ? ' — choose what dispatch should do' : ` — asked: ${askedText(e.request)}`))),
+    empty: 'No late or failed deliveries.',
+    links: [link('/orders?status=in_transit', 'Orders on their way')],
   };
 }
 
@@ -163,7 +178,7 @@ async function reschedules() {
     count: found.total,
     what: plural(found.total, 'reschedule request waiting', 'reschedule requests waiting'),
     items: found.items.map((r) => h('span', {}, link(`/orders/${r.order_id}`, 'Order'),
-      ` to ${fmt.dateTime(r.window_start)}`, h('span', { class: 'muted' }, ` asked ${fmt.relative(r.created_at)}`))),
+      ` ${askedText(r)}`, h('span', { class: 'muted' }, ` asked ${fmt.relative(r.created_at)}`))),
     empty: 'No reschedule request waits.',
     links: [link('/admin/dispatch', 'Open dispatch')],
   };
@@ -188,6 +203,7 @@ async function render() {
       session.customer ? h('p', { class: 'muted' }, session.customer.name) : null,
       h('div', { class: 'grid three dash' },
         dashCard('Active orders', activeOrders),
+        dashCard('Delivery problems', deliveryProblems),
         dashCard('Drafts', drafts),
         dashCard('Quotes', quotes),
         dashCard('Invoices', invoices),

@@ -2,7 +2,7 @@
 // is the order of the menu entries of equal ``nav.order``.
 export const MODULES = [
   // 'book' before 'orders': /orders/new must not be read as the order "new".
-  'auth', 'home', 'book', 'orders', 'imports', 'quotes', 'invoices', 'rentals',
+  'auth', 'home', 'book', 'orders', 'recurring', 'imports', 'quotes', 'invoices', 'rentals',
   'notifications', 'profile', 'admin_customers', 'admin_dispatch', 'admin_billing', 'admin_feedback',
   'admin_branding', 'admin_emissions',
 ];

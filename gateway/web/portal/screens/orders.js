@@ -9,6 +9,7 @@ import { isStaff, session } from '../lib/session.js';
 import { action, badge, card, dialog, errorBox, facts, field, form, loading, page, pager, showErrors, table, toast } from '../lib/ui.js';
 import { trackingMap } from './map.js';
 import { orderEmissions } from './emissions.js';
+import { askedText, exceptionsTable } from './exceptions.js';
 
 const STATUSES = ['draft', 'submitted', 'scheduled', 'in_transit', 'delivered', 'failed', 'cancelled'];
 const KINDS = ['delivery', 'booking', 'rental'];
@@ -340,6 +341,16 @@ async function orderPage({ params, app }) {
     if (acts.includes('cancel')) {
       buttons.push(h('button', { type: 'button', class: 'danger', onclick: cancelOrder }, 'Cancel order'));
     }
+    if (!staff) {
+      // Book again: a draft of the same order on the next working day, opened for editing.
+      buttons.push(action('Book again', async () => {
+        const again = await post(`${base}/repeat`, {});
+        toast(`Draft ${again.reference} made from this order; check its times and submit it.`);
+        app.navigate(`/orders/${again.id}/edit`);
+      }));
+      buttons.push(h('a', { href: `/recurring-orders/new?order=${encodeURIComponent(order.id)}`, class: 'button-link' },
+        'Repeat on a schedule'));
+    }
     replace(head,
       h('p', { class: 'row order-status', 'aria-live': 'polite' }, h('span', { class: 'muted' }, 'Status:'), badge(order.status),
         h('span', { class: 'muted' }, `${fmt.label(order.kind)} order`)),
@@ -663,6 +674,18 @@ async function orderPage({ params, app }) {
     }
   }
 
+  // --- delivery problems (late or failed stops) and what the customer asks dispatch for them
+  const problemsBox = h('div');
+  const problemsCard = card('Delivery problems', problemsBox);
+  problemsCard.id = 'delivery-problems';
+  problemsCard.hidden = true;
+  async function loadProblems() {
+    const found = await exceptionsTable(problemsBox, { order_id: id },
+      { empty: 'No delivery problem: the stops are on time.' });
+    problemsCard.hidden = staff || !found || found.total === 0;
+    if (!problemsCard.hidden && location.hash === '#delivery-problems') problemsCard.scrollIntoView();
+  }
+
   // --- reschedule requests
   let rescheduleCount = 0;
   const rescheduleCard = card('Reschedule requests', rescheduleBox);
@@ -672,7 +695,7 @@ async function orderPage({ params, app }) {
       rescheduleCount = found.items.length;
       replace(rescheduleBox, table({
         columns: [
-          { key: 'window', label: 'Asked for', render: (r) => windowText(r.window_start, r.window_end) },
+          { key: 'window', label: 'Asked for', render: (r) => (r.kind && r.kind !== 'window' ? askedText(r) : windowText(r.window_start, r.window_end)) },
           { key: 'created_at', label: 'Asked', render: (r) => fmt.dateTime(r.created_at) },
           { key: 'status', label: 'Answer', render: (r) => h('span', {}, badge(r.status), r.reason ? ` ${r.reason}` : '') },
         ],
@@ -751,6 +774,7 @@ async function orderPage({ params, app }) {
   loadLinks();
   loadFeedback();
   loadReschedules();
+  loadProblems();
   rescheduleCard.hidden = !actionsFor().includes('reschedule');
 
   const messagesCard = card('Messages', messagesBox);
@@ -769,6 +793,7 @@ async function orderPage({ params, app }) {
     feedbackCard,
     card('Documents', docsBox),
     messagesCard,
+    problemsCard,
     rescheduleCard,
     card('Share tracking', linksBox),
     staff ? null : h('p', {}, h('a', { href: '/orders' }, 'Back to orders')));
