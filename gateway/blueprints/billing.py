@@ -11,7 +11,7 @@ import base64
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from gateway.auth import caller, operator, requires
+from gateway.auth import caller, client_address, operator, requires
 from gateway.inputs import query_args
 from gateway.rpc import answer, client
 from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES
@@ -22,9 +22,9 @@ from services.billing.schemas import (AutoPayIn, AutoPayOut, ChangesIn, ConfirmI
                                       DateRangeArgs, DeletedOut, InvoiceIn, FileArgs, StatementFileArgs,
                                       InvoiceListArgs, InvoiceOut, InvoiceSummaryOut,
                                       OfflinePaymentIn, PaymentIn, PaymentListArgs, PaymentOut,
-                                      PricePreviewIn, PricePreviewOut, QuoteListArgs, QuoteOut,
+                                      PricePreviewIn, PricePreviewOut, QuoteDocumentOut, QuoteListArgs, QuoteOut,
                                       QuoteRequestIn, QuoteSendIn, RateCardListArgs, RefundIn,
-                                      RejectIn, SavedMethodListOut, SavedMethodOut, SeveralPaymentIn,
+                                      RejectIn, SavedMethodListOut, SavedMethodOut, SeveralPaymentIn, SignatureOut, SignIn,
                                       SeveralPaymentOut, StatementOut, SummaryArgs, SummaryOut)
 
 blp = Blueprint("billing", __name__, url_prefix="/api/v1",
@@ -131,6 +131,65 @@ def get_quote(quote_id):
 def accept_quote(quote_id):
     """Accept a sent quote: it becomes a booking at the quoted price (409 once it has expired)."""
     return answer(billing("accept_quote", quote_id))
+
+
+@blp.route("/quotes/<string:quote_id>/document", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, QuoteDocumentOut)
+@blp.doc(responses={"409": {"description": "The quote has not been sent yet: there is no document."}})
+def quote_document(quote_id):
+    """The document to sign: the revision and SHA-256 of the quote's PDF (the same bytes every
+    time for a revision), and the signature once signed."""
+    return answer(billing("quote_document", quote_id, timeout=PDF_TIMEOUT))
+
+
+@blp.route("/quotes/<string:quote_id>/document.pdf", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(FileArgs, location="query")
+@blp.response(200, description="The quote's current revision as a PDF: the document to sign.")
+@blp.doc(responses={"409": {"description": "The quote has not been sent yet: there is no document."}})
+def quote_document_pdf(args, quote_id):
+    """The quote as a PDF, exactly the bytes whose `sha256` `GET /quotes/{id}/document` gives
+    (`download=1`: as an attachment)."""
+    return _file(billing("quote_document_pdf", quote_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
+
+
+@blp.route("/quotes/<string:quote_id>/sign", methods=["POST"])
+@requires(*CUSTOMERS)
+@blp.arguments(SignIn)
+@blp.response(200, QuoteOut)
+@blp.doc(responses={
+    "402": {"description": "The deposit's card was declined (`details.decline_code`): nothing is accepted."},
+    "409": {"description": "The quote changed since the document was shown (`details.revision`, "
+                          "`details.document_sha256`), has expired, is not open to acceptance, or the "
+                          "deposit's card asks for 3-D Secure."},
+    "503": {"description": "The card processor did not answer: nothing is accepted; retry (no double charge)."}})
+def sign_quote(_payload, quote_id):
+    """Sign and accept a sent quote: your full name, your drawn signature (PNG) and the `sha256`
+    of the document you were shown. Kept with who signed, when, your IP network (/24, /48) and
+    browser family; the quote becomes a booking. When the quote asks for a deposit, give the
+    card (`payment_method`): it is charged in the same step, all or nothing, and kept as account
+    credit that the next invoices (the order's) use first."""
+    origin = {"ip": client_address(), "user_agent": request.headers.get("User-Agent", "")[:500]}
+    return answer(billing("sign_quote", quote_id, request.get_json(), origin))
+
+
+@blp.route("/quotes/<string:quote_id>/signature", methods=["GET"])
+@requires(*ANYONE)
+@blp.response(200, SignatureOut)
+def quote_signature(quote_id):
+    """The signature a quote was accepted with (404 when it was not signed)."""
+    return answer(billing("quote_signature", quote_id))
+
+
+@blp.route("/quotes/<string:quote_id>/signed.pdf", methods=["GET"])
+@requires(*ANYONE)
+@blp.arguments(FileArgs, location="query")
+@blp.response(200, description="The signed quote as a PDF.")
+def signed_quote_pdf(args, quote_id):
+    """The quote as signed: its pages and the signature block (name, drawn signature, time,
+    origin, the SHA-256 of the document signed). 404 when it was not signed."""
+    return _file(billing("signed_quote_pdf", quote_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
 
 
 @blp.route("/quotes/<string:quote_id>/reject", methods=["POST"])

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Numeric, String, Text,
+from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, LargeBinary, Numeric, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -126,6 +126,10 @@ class Quote(Base):
     sent_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A deposit charged by card when the quote is signed (services/billing/signatures.py): the
+    # percent the operator set (None: an amount), and the amount in minor units.
+    deposit_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    deposit_minor: Mapped[int | None] = mapped_column(Minor)
 
     history: Mapped[list["QuoteEvent"]] = relationship(order_by="QuoteEvent.id",
                                                        cascade="all, delete-orphan")
@@ -146,6 +150,44 @@ class QuoteEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     total_minor: Mapped[int | None] = mapped_column(Minor)
     valid_until: Mapped[datetime | None]
+
+
+class QuoteDocument(Base):
+    """The PDF of one revision of a quote, as first shown: its bytes and their SHA-256, the
+    hash a signature is given against (services/billing/signatures.py)."""
+
+    __tablename__ = "quote_documents"
+    __table_args__ = (UniqueConstraint("quote_id", "revision"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuoteSignature(Base):
+    """A customer's electronic signature accepting one revision of a quote: the typed name, the
+    drawn signature (PNG), who, when, from where (coarse) and the hash of the document signed."""
+
+    __tablename__ = "quote_signatures"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    revision: Mapped[int]
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    full_name: Mapped[str] = mapped_column(String(200))
+    signature_png: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_by: Mapped[str | None] = mapped_column(String(36))
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    origin_network: Mapped[str | None] = mapped_column(String(64))    # 203.0.113.0/24, 2001:db8::/48
+    user_agent: Mapped[str | None] = mapped_column(String(64))        # the browser family, not the string
+    # The deposit charged in the same step (none: no deposit): amount, the processor's charge, the card.
+    deposit_minor: Mapped[int | None] = mapped_column(Minor)
+    deposit_provider_ref: Mapped[str | None] = mapped_column(String(64))
+    deposit_card: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Invoice(Base):

@@ -10,6 +10,7 @@ sends it back to the operator for a new revision. Every step is kept in the quot
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -90,11 +91,26 @@ def send(uow: UnitOfWork, caller: CallerContext, quote_id: str, data: dict) -> d
         days=data.get("valid_days") or env_int("BILLING_QUOTE_VALID_DAYS"))
     if quote.valid_until <= now:
         raise ValidationFailed.of({"valid_until": ["A quote must be valid for some time from now."]})
+    quote.deposit_percent, quote.deposit_minor = deposit(quote.total_minor, quote.currency, data)
     quote.revision += 1
     quote.status, quote.sent_at, quote.operator_note = SENT, now, data.get("note")
     _history(quote, "sent", caller, data.get("note"))
     _event(uow, "quote.sent", quote)
     return view(quote, caller)
+
+
+def deposit(total_minor: int, currency: str, data: dict) -> tuple[Decimal | None, int | None]:
+    """The deposit a sent quote asks for, paid by card when it is signed: an amount, or a
+    percent of the total (rounded half up to the minor unit); none unless given at each send."""
+    if data.get("deposit_percent") is not None:
+        minor = int((Decimal(total_minor) * data["deposit_percent"] / 100).quantize(Decimal(1), ROUND_HALF_UP))
+        return data["deposit_percent"], max(minor, 1)
+    if data.get("deposit_amount") is not None:
+        minor = to_minor(data["deposit_amount"], currency)
+        if minor > total_minor:
+            raise ValidationFailed.of({"deposit_amount": ["The deposit cannot be more than the quote's total."]})
+        return None, minor
+    return None, None
 
 
 def _expired(quote: Quote, now: datetime) -> bool:
@@ -104,6 +120,12 @@ def _expired(quote: Quote, now: datetime) -> bool:
 def accept(uow: UnitOfWork, caller: CallerContext, quote_id: str) -> dict:
     caller.require(*CUSTOMER_ROLES)
     quote = _locked(uow.session, caller, quote_id)
+    check_acceptable(quote)
+    return accepted(uow, caller, quote)
+
+
+def check_acceptable(quote: Quote) -> None:
+    """409 unless the quote is sent and still valid."""
     now = utcnow()
     if _expired(quote, now):
         raise Conflict(f"Quote {quote.number} expired on {quote.valid_until:%Y-%m-%d %H:%M} UTC: "
@@ -111,9 +133,13 @@ def accept(uow: UnitOfWork, caller: CallerContext, quote_id: str) -> dict:
     if quote.status != SENT:
         raise Conflict(f"Quote {quote.number} is {quote.status.replace('_', ' ')}: only a sent quote can be accepted.",
                        {"status": quote.status})
-    quote.status, quote.decided_at = ACCEPTED, now
-    _history(quote, "accepted", caller)
-    _event(uow, "quote.accepted", quote, order_id=quote.order_id, order=quote.content)
+
+
+def accepted(uow: UnitOfWork, caller: CallerContext, quote: Quote, note: str | None = None, **extra) -> dict:
+    """Mark a checked quote accepted (orders books it from the event)."""
+    quote.status, quote.decided_at = ACCEPTED, utcnow()
+    _history(quote, "accepted", caller, note)
+    _event(uow, "quote.accepted", quote, order_id=quote.order_id, order=quote.content, **extra)
     return view(quote, caller)
 
 
@@ -188,7 +214,9 @@ def view(quote: Quote, caller: CallerContext, history: bool = True) -> dict:
            if show_price and quote.total_minor is not None else None,
            "valid_until": _iso(quote.valid_until), "note": quote.operator_note, "reason": quote.reason,
            "created_at": _iso(quote.created_at), "sent_at": _iso(quote.sent_at),
-           "decided_at": _iso(quote.decided_at), "booked": quote.status == ACCEPTED}
+           "decided_at": _iso(quote.decided_at), "booked": quote.status == ACCEPTED,
+           "deposit": wire_minor(quote.deposit_minor, quote.currency)
+           if show_price and quote.deposit_minor and quote.currency else None}
     if history:
         out["history"] = [{"at": _iso(h.at), "action": h.action, "revision": h.revision,
                            "by": "operator" if h.by_role in ("operator_admin", "dispatcher") else

@@ -14,14 +14,14 @@ from services.common.errors import ValidationFailed
 from services.common.schemas import load
 from services.common.service import PortalService
 from services.billing import (accounts, autopay, batch_payments, branding, invoices, order_billing,
-                              payments, quotes, rate_cards, saved_methods, statements)
+                              payments, quotes, rate_cards, saved_methods, signatures, statements)
 from services.billing.models import Base
 from services.billing.rate_card_schemas import RateCardIn
 from services.billing.schemas import (AutoPayIn, ChangesIn, ConfirmIn, CreditNoteIn, DateRangeArgs,
                                       InvoiceIn, InvoiceListArgs, OfflinePaymentIn, PaymentIn,
                                       PaymentListArgs, PricePreviewIn, QuoteListArgs, QuoteRequestIn,
                                       QuoteSendIn, RateCardListArgs, RefundIn, RejectIn,
-                                      SeveralPaymentIn, SummaryArgs)
+                                      SeveralPaymentIn, SignIn, SummaryArgs)
 
 SYSTEM = CallerContext(role=SERVICE)
 
@@ -33,6 +33,13 @@ def _pdf(filename: str, render, view: dict, brand: dict) -> dict:
     content = tpool.execute(render, view, brand)
     return {"filename": filename, "content_type": "application/pdf",
             "base64": base64.b64encode(content).decode()}
+
+
+def _quote_renderer():
+    """The quote PDF's renderer, run in a real thread (PITFALLS 10, as ``_pdf``)."""
+    from services.billing.quote_pdf import render_quote
+
+    return lambda *args: tpool.execute(render_quote, *args)
 
 
 class Service(PortalService):
@@ -209,6 +216,30 @@ class Service(PortalService):
     @rpc
     def accept_quote(self, quote_id: str) -> dict:
         return quotes.accept(self.db, self.caller, quote_id)
+
+    @rpc
+    def quote_document(self, quote_id: str) -> dict:
+        """The revision and SHA-256 of the quote's PDF to sign (rendered and kept on first ask)."""
+        return signatures.document_info(self.db, self.caller, quote_id, _quote_renderer(),
+                                        branding.current(self.db.session))
+
+    @rpc
+    def quote_document_pdf(self, quote_id: str) -> dict:
+        return signatures.document_file(self.db, self.caller, quote_id, _quote_renderer(),
+                                        branding.current(self.db.session))
+
+    @rpc
+    def sign_quote(self, quote_id: str, payload: dict, origin: dict | None = None) -> dict:
+        return signatures.sign(self.db, self.caller, quote_id, load(SignIn, payload), origin or {})
+
+    @rpc
+    def quote_signature(self, quote_id: str) -> dict:
+        return signatures.signature(self.db.session, self.caller, quote_id)
+
+    @rpc
+    def signed_quote_pdf(self, quote_id: str) -> dict:
+        return signatures.signed_pdf(self.db.session, self.caller, quote_id, _quote_renderer(),
+                                     branding.current(self.db.session))
 
     @rpc
     def reject_quote(self, quote_id: str, payload: dict) -> dict:

@@ -205,6 +205,8 @@ class QuoteAcceptedData(QuoteData):
     content, or a new order made from ``order``."""
     order_id = fields.String(allow_none=True)
     order = fields.Dict(allow_none=True)
+    # accepted with an electronic signature: the SHA-256 of the quote's PDF signed
+    document_sha256 = fields.String(allow_none=True)
 
 
 class InvoiceData(EventData):
