@@ -16,6 +16,7 @@ from flask import g, request
 from services.common import tokens
 from services.common.caller import ANONYMOUS, OPERATOR_ROLES, CallerContext
 from services.common.config import env_float
+from services.common.db import READ_ONLY_MESSAGE
 from services.common.errors import Forbidden, Unauthenticated
 from services.common.keys import derive_key, signed_by_any
 
@@ -161,7 +162,9 @@ def requires(*roles: str):
     def decorate(view):
         @wraps(view)
         def guarded(*args, **kwargs):
-            caller().require(*roles)
+            who = caller().require(*roles)
+            if who.read_only and request.method not in SAFE_METHODS and not getattr(view, "personal", False):
+                raise Forbidden(READ_ONLY_MESSAGE, {"reason": "read_only_role"})
             limited = g.get("limited")
             if limited and limited not in getattr(view, "allowed_when_limited", ()):
                 raise Forbidden(LIMITED_MESSAGES.get(limited, "Finish setting up your account first."),

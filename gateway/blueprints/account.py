@@ -10,7 +10,7 @@ from gateway.rpc import answer, client
 from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_ROLES
 from services.identity.schemas import (AcceptInviteIn, ApiKeyCreated, ApiKeyIn, ApiKeyOut,
                                        CustomerSelfOut, CustomerSelfPatch, InviteOut, InvitesIn,
-                                       UserOut)
+                                       UserOut, UserPatch)
 
 blp = Blueprint("account", __name__, url_prefix="/api/v1",
                 description="Your company's account: details, colleagues, invitations, API keys.")
@@ -30,7 +30,8 @@ def get_customer():
 @blp.arguments(CustomerSelfPatch)
 @blp.response(200, CustomerSelfOut)
 def update_customer(_payload):
-    """Change your company's billing address, email or phone (customer admins)."""
+    """Change your company's billing address, email or phone, its sites or cost centres, and
+    the order amount above which a booker's order waits for an admin's approval (customer admins)."""
     return answer(client().call("identity", "update_own_customer", request.get_json(), caller=caller()))
 
 
@@ -49,6 +50,16 @@ def remove_user(user_id):
     """Remove a colleague: they can no longer sign in."""
     client().call("identity", "remove_user", user_id, caller=caller())
     return answer(None, 204)
+
+
+@blp.route("/users/<string:user_id>", methods=["PATCH"])
+@requires(*ADMIN)
+@blp.arguments(UserPatch)
+@blp.response(200, UserOut)
+def update_user(_payload, user_id):
+    """Change a colleague's role (customer_admin, customer_booker, customer_viewer) or the sites
+    it is limited to (null: all). Its sessions end, so it signs in again with the new rights."""
+    return answer(client().call("identity", "update_user", user_id, request.get_json(), caller=caller()))
 
 
 @blp.route("/invites", methods=["GET"])

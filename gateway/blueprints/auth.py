@@ -6,6 +6,7 @@ import time
 from flask import jsonify, make_response, request
 from flask_smorest import Blueprint
 
+from services.common.caller import personal
 from gateway.auth import (SESSION_COOKIE, allowed_when_limited, caller, client_address, csrf_token,
                           forget, requires)
 from gateway.rpc import answer, client
@@ -33,6 +34,7 @@ def login(credentials):
 @requires()
 @blp.response(204)
 @allowed_when_limited()
+@personal
 def logout():
     """End this session: its token stops working here at once, everywhere within a minute."""
     if not request.headers.get("Authorization"):

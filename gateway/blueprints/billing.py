@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from gateway.auth import caller, client_address, operator, requires
 from gateway.inputs import query_args
 from gateway.rpc import answer, client
-from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES
+from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES, PAYERS
 from services.common.schemas import page_of
 from services.orders.files import content_disposition
 from services.billing.rate_card_schemas import RateCardIn, RateCardOut
@@ -241,7 +241,7 @@ def invoice_pdf(args, invoice_id):
 
 
 @blp.route("/invoices/<string:invoice_id>/payments", methods=["POST"])
-@requires(*CUSTOMERS)
+@requires(*PAYERS)
 @blp.arguments(PaymentIn)
 @blp.response(201, PaymentOut)
 @blp.doc(parameters=IDEMPOTENCY, responses={"402": {"description": "The card was declined (`details.decline_code`)."}})
@@ -255,7 +255,7 @@ def pay(_payload, invoice_id):
 
 
 @blp.route("/payments", methods=["POST"])
-@requires(*CUSTOMERS)
+@requires(*PAYERS)
 @blp.arguments(SeveralPaymentIn)
 @blp.response(201, SeveralPaymentOut)
 @blp.doc(parameters=IDEMPOTENCY, responses={
@@ -286,7 +286,7 @@ def get_payment(payment_id):
 
 
 @blp.route("/payments/<string:payment_id>/confirm", methods=["POST"])
-@requires(*CUSTOMERS)
+@requires(*PAYERS)
 @blp.arguments(ConfirmIn)
 @blp.response(200, PaymentOut)
 def confirm_payment(_payload, payment_id):

@@ -10,6 +10,7 @@ from flask import Response, jsonify, request, stream_with_context
 from flask_smorest import Blueprint
 
 from gateway import live
+from services.common.caller import personal
 from gateway.auth import caller, operator, requires
 from gateway.inputs import query_args
 from gateway.rpc import answer, client
@@ -55,6 +56,7 @@ def unread_count():
 @blp.route("/notifications/<string:notification_id>/read", methods=["POST"])
 @requires(*PEOPLE)
 @blp.response(200, NotificationOut)
+@personal
 def mark_read(notification_id):
     """Mark one notification read."""
     return answer(notify("mark_read", notification_id))
@@ -64,6 +66,7 @@ def mark_read(notification_id):
 @requires(*PEOPLE)
 @blp.arguments(ReadAllIn)
 @blp.response(200, UnreadOut)
+@personal
 def mark_all_read(_payload):
     """Mark all (or all up to `before`) read."""
     return answer(notify("mark_all_read", request.get_json(silent=True) or {}))
@@ -96,6 +99,7 @@ def get_preferences():
 @blp.doc(requestBody={"content": {"application/json": {"schema": PREFERENCES_DOC}}},
          responses={"200": {"description": "All your choices after the change",
                             "content": {"application/json": {"schema": PREFERENCES_DOC}}}})
+@personal
 def set_preferences():
     """Change some choices (`{"order.status_changed": {"email": false}}`); the others stay."""
     body = request.get_json(silent=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Response, request, stream_with_context
 from flask_smorest import Blueprint
 
+from services.common.caller import personal
 from gateway.auth import caller, requires
 from gateway.inputs import FileField, form_fields, query_args, upload
 from gateway.rpc import answer, client
@@ -16,7 +17,7 @@ from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
 from services.common.schemas import page_of
 from services.orders.files import content_disposition
 from services.orders.schemas import DeliveryChangeIn, ExceptionListArgs, ExceptionOut
-from services.orders.schemas import (BulkResultOut, DocumentFormIn, DocumentOut, IdsIn,
+from services.orders.schemas import (BulkResultOut, DeclineIn, DocumentFormIn, DocumentOut, IdsIn,
                                      ListViewIn, ListViewOut, MessageIn, MessageOut, OrderIn,
                                      OrderListArgs, OrderOut, OrderPatch, OrderPage,
                                      ReasonIn, RequestListArgs, RescheduleIn, RescheduleOut)
@@ -39,7 +40,8 @@ def orders(method: str, *args, **kwargs):
 @blp.response(200, OrderPage)
 def list_orders(_args):
     """Your orders, newest first: filter by `status` (several allowed), `kind`, text `q`
-    (reference, address, recipient) and creation date; sort by `created_at`, `updated_at`,
+    (reference, address, recipient), `site` and creation date (a user limited to some sites
+    sees only their orders); sort by `created_at`, `updated_at`,
     `reference`, `status` or `window_start` (`-` for descending)."""
     return answer(orders("list_orders", query_args()))
 
@@ -68,6 +70,7 @@ def get_view():
 @requires(*ANYONE)
 @blp.arguments(ListViewIn)
 @blp.response(200, ListViewOut)
+@personal
 def save_view(_payload):
     """Keep your choice of columns (in order), sort and page size for the orders list."""
     return answer(orders("save_list_view", request.get_json()))
@@ -111,8 +114,28 @@ def submit(order_id):
 @requires(*CUSTOMERS)
 @blp.response(200, OrderOut)
 def withdraw(order_id):
-    """Take a submitted order back to draft, until it is scheduled on a route (then 409)."""
+    """Take a submitted order (or one waiting for approval) back to draft, until it is
+    scheduled on a route (then 409)."""
     return answer(orders("withdraw_order", order_id))
+
+
+@blp.route("/orders/<string:order_id>/approve", methods=["POST"])
+@requires(CUSTOMER_ADMIN)
+@blp.response(200, OrderOut)
+def approve(order_id):
+    """Approve an order waiting for approval (above your company's approval limit): it is
+    submitted. Customer admins only; 409 unless it is `pending_approval`."""
+    return answer(orders("approve_order", order_id))
+
+
+@blp.route("/orders/<string:order_id>/decline", methods=["POST"])
+@requires(CUSTOMER_ADMIN)
+@blp.arguments(DeclineIn)
+@blp.response(200, OrderOut)
+def decline(_payload, order_id):
+    """Decline an order waiting for approval: it goes back to draft for its booker, with your
+    `reason` (1-500 characters) in its history. Customer admins only."""
+    return answer(orders("decline_order", order_id, request.get_json()))
 
 
 @blp.route("/orders/<string:order_id>/cancel", methods=["POST"])

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.caller import CUSTOMER_ROLES, CallerContext
+from services.common.caller import PAYERS, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.money import from_minor, to_minor, wire_minor
@@ -23,7 +23,7 @@ from services.billing.models import Invoice, Payment, new_id
 
 
 def pay_several(uow: UnitOfWork, caller: CallerContext, data: dict, idempotency_key: str | None) -> dict:
-    caller.require(*CUSTOMER_ROLES)
+    caller.require(*PAYERS)
     payments.check_key(idempotency_key)
     ids = data["invoice_ids"]
     if len(set(ids)) != len(ids):

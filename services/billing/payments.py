@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.caller import CUSTOMER_ROLES, OPERATOR_ADMIN, CallerContext
+from services.common.caller import OPERATOR_ADMIN, PAYERS, CallerContext
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import (BadRequest, Conflict, NotFound, PaymentDeclined, ServiceUnavailable,
@@ -53,7 +53,7 @@ def provider(uow: UnitOfWork):
 # --- paying online ------------------------------------------------------------------------------
 def pay(uow: UnitOfWork, caller: CallerContext, invoice_id: str, data: dict,
         idempotency_key: str | None) -> dict:
-    caller.require(*CUSTOMER_ROLES)
+    caller.require(*PAYERS)
     check_key(idempotency_key)
     request_hash = digest([invoice_id, str(data["amount"]), data.get("currency"), data.get("payment_method")]
                           + _method_choice(data))
@@ -292,7 +292,7 @@ def _answer(found: dict, uow: UnitOfWork | None = None) -> dict:
 
 def confirm(uow: UnitOfWork, caller: CallerContext, payment_id: str, response: dict) -> dict:
     """The customer's answer to 3-D Secure (the provider checks it)."""
-    caller.require(*CUSTOMER_ROLES)
+    caller.require(*PAYERS)
     payment = locked(uow.session, caller, payment_id)
     if payment.status != "requires_action":
         raise Conflict(f"This payment is {payment.status.replace('_', ' ')}; there is nothing to confirm.",

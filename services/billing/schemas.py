@@ -142,12 +142,17 @@ def _not_a_card_number(value: str) -> None:
         raise ValidationError("Send the card token from the payment form, never a card number.")
 
 
+def card_token(description: str) -> fields.String:
+    """A card processor's token field: never a card number (refused before anything is kept)."""
+    return fields.String(load_default=None, validate=[validate.Length(min=1, max=100), _not_a_card_number],
+                         metadata={"description": description})
+
+
 class CardChoice(StrictSchema):
     """The card: a token from the payment form, or a saved card; and whether to save it."""
-    payment_method = fields.String(load_default=None, validate=[validate.Length(min=1, max=100), _not_a_card_number], metadata={
-        "description": "The card processor's token for the card (the test provider's `tok_visa`, "
-                       "`tok_chargeDeclined`, `tok_threeDSecureRequired` ...); never a card number. "
-                       "Give this or `saved_method_id`."})
+    payment_method = card_token("The card processor's token for the card (the test provider's `tok_visa`, "
+                                "`tok_chargeDeclined`, `tok_threeDSecureRequired` ...); never a card number. "
+                                "Give this or `saved_method_id`.")
     saved_method_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36), metadata={
         "description": "One of your saved cards (`GET /payment-methods`) instead of a token."})
     save_card = fields.Boolean(load_default=False, metadata={

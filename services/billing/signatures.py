@@ -13,16 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
-import ipaddress
-import re
 from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.caller import CUSTOMER_ROLES, CallerContext
+from services.common.caller import CUSTOMER_ROLES, PAYERS, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, PaymentDeclined, ServiceUnavailable, ValidationFailed
 from services.common.money import from_minor, wire_minor
@@ -30,13 +27,6 @@ from services.common.scoping import get_owned
 from services.billing import accounts, ledger, payments, quotes
 from services.billing.models import Quote, QuoteDocument, QuoteSignature, new_id
 from services.billing.providers.base import ProviderError, ProviderTimeout, ProviderUnavailable
-
-MAX_SIGNATURE_BYTES = 200_000
-MAX_SIGNATURE_PIXELS = (2000, 1000)
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# Checked in order: Edge and Opera say "Chrome" too, Chrome says "Safari" too.
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Safari/", "Safari"), ("curl/", "curl"), ("python-", "Python"))
 
 Render = Callable[[dict, dict, dict | None], bytes]
 
@@ -152,16 +142,16 @@ def sign(uow: UnitOfWork, caller: CallerContext, quote_id: str, data: dict, orig
         raise Conflict(f"Quote {quote.number} has changed since this document was shown (it is now revision "
                        f"{quote.revision}): read the current document and sign that.",
                        {"revision": quote.revision, "document_sha256": shown.sha256 if shown else None})
-    png = check_png(decode_png(data["signature_png"]))
-    full_name = re.sub(r"\s+", " ", data["full_name"]).strip()
-    if not full_name:
-        raise ValidationFailed.of({"full_name": ["Type your full name."]})
+    signed = signer(data, origin)
     record = QuoteSignature(id=new_id(), quote_id=quote.id, customer_id=quote.customer_id, revision=quote.revision,
                             document_sha256=shown.sha256, full_name=full_name, signature_png=png,
                             signed_by=caller.user_id, signed_at=utcnow(),
                             origin_network=coarse_network(origin.get("ip")),
                             user_agent=browser_family(origin.get("user_agent")))
     if quote.deposit_minor:
+        if caller.role not in PAYERS:
+            raise Forbidden(f"Quote {quote.number} asks for a deposit, and paying is for your company's "
+                            "administrators: ask one of them to sign it.", {"reason": "payer_required"})
         _pay_deposit(uow, quote, record, data.get("payment_method"))
     uow.session.add(record)
     return quotes.accepted(uow, caller, quote, f"Signed by {full_name}", document_sha256=shown.sha256)

@@ -46,7 +46,8 @@ def main() -> None:
   Operator admin:  {env("PORTAL_ADMIN_EMAIL")} / {env("PORTAL_ADMIN_PASSWORD")}
   (in the portal; or POST /api/v1/auth/login, then "Authorize" in the docs with the access token)
   Emails:          {env("SMTP_URL") and "sent through SMTP_URL" or f"kept as .eml files in {var_dir() / 'mail'}"}
-                   (the demo's Acme user, dispatch@acme-freight.example, has its activation there)
+                   (the demo's Acme users have their activations there: dispatch@ (admin),
+                   bookings@ (booker) and finance@ (viewer) acme-freight.example)
 
   Ctrl-C stops everything.
 """, flush=True)

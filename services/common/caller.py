@@ -20,16 +20,28 @@ from services.common.keys import derive_key, signed_by_any
 OPERATOR_ADMIN = "operator_admin"
 DISPATCHER = "dispatcher"
 CUSTOMER_ADMIN = "customer_admin"
-CUSTOMER_USER = "customer_user"
+CUSTOMER_BOOKER = "customer_booker"      # places and follows orders; no users, keys or payments
+CUSTOMER_VIEWER = "customer_viewer"      # reads only (its own profile and preferences aside)
 API_KEY = "api_key"
 DRIVER = "driver"
 SERVICE = "service"          # a service acting on its own (timers, event handlers)
 ANONYMOUS = "anonymous"
 
 OPERATOR_ROLES = frozenset({OPERATOR_ADMIN, DISPATCHER})
-CUSTOMER_ROLES = frozenset({CUSTOMER_ADMIN, CUSTOMER_USER, API_KEY})
+CUSTOMER_ROLES = frozenset({CUSTOMER_ADMIN, CUSTOMER_BOOKER, CUSTOMER_VIEWER, API_KEY})
+CUSTOMER_PEOPLE = (CUSTOMER_ADMIN, CUSTOMER_BOOKER, CUSTOMER_VIEWER)      # the roles a customer's user holds
+PAYERS = (CUSTOMER_ADMIN, API_KEY)      # billing is the admin's (and its integrations'), not a booker's
+READ_ONLY_ROLES = frozenset({CUSTOMER_VIEWER})
 ROLES = OPERATOR_ROLES | CUSTOMER_ROLES | {DRIVER, SERVICE, ANONYMOUS}
-PEOPLE = tuple(sorted(OPERATOR_ROLES | {CUSTOMER_ADMIN, CUSTOMER_USER}))   # callers that are a user row
+PEOPLE = tuple(sorted(OPERATOR_ROLES | set(CUSTOMER_PEOPLE)))   # callers that are a user row
+
+def personal(handler):
+    """Marks a gateway view or an RPC method that a read-only caller may still write through:
+    it changes only the caller's own profile, sign-in or preferences (checked by
+    gateway.auth.requires and services.common.database.Database)."""
+    handler.personal = True
+    return handler
+
 
 CONTEXT_KEY = "caller"        # nameko context data key -> header ``nameko.caller``
 
@@ -39,7 +51,13 @@ class CallerContext:
     role: str
     user_id: str | None = None
     customer_id: str | None = None
+    # The sites (or cost centres) a customer's user is limited to, by code; None: all of them.
+    sites: tuple[str, ...] | None = None
     problem: str | None = None   # why a presented context was refused
+
+    def __post_init__(self):
+        if self.sites is not None and not isinstance(self.sites, tuple):
+            object.__setattr__(self, "sites", tuple(self.sites))     # JSON brings a list
 
     @property
     def is_operator(self) -> bool:
@@ -58,6 +76,15 @@ class CallerContext:
         if roles and self.role not in roles:
             raise Forbidden()
         return self
+
+    @property
+    def read_only(self) -> bool:
+        return self.role in READ_ONLY_ROLES
+
+    def sees_site(self, site: str | None) -> bool:
+        """Whether a caller limited to some sites may see what belongs to ``site`` (an order
+        without a site belongs to the whole customer: only unlimited callers see it)."""
+        return self.sites is None or site in self.sites
 
     def require_operator(self, *roles: str) -> "CallerContext":
         return self.require(*(roles or OPERATOR_ROLES))
@@ -85,6 +112,8 @@ def validate(ctx: CallerContext) -> None:
         raise ValueError("a customer role needs a customer_id")
     if ctx.role in OPERATOR_ROLES and ctx.customer_id:
         raise ValueError("operator staff act for no single customer")
+    if ctx.sites is not None and ctx.role not in CUSTOMER_PEOPLE:
+        raise ValueError("only a customer's users are limited to sites")
 
 
 def _b64(data: bytes) -> str:

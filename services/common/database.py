@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
+from services.common.caller import CONTEXT_KEY, verify as verify_caller
 from services.common.config import database_url, env, env_float
 from services.common.db import UnitOfWork, make_engine
 from services.common.outbox import OutboxPublisher
@@ -124,7 +125,17 @@ class Database(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> UnitOfWork:
         unit = self.units[worker_ctx] = self.new_unit()
+        unit.read_only = self._read_only(worker_ctx)
         return unit
+
+    def _read_only(self, worker_ctx) -> bool:
+        """A read-only caller's work may not write, unless the method only touches the caller's
+        own profile or preferences (marked ``services.common.caller.personal``)."""
+        presented = worker_ctx.data.get(CONTEXT_KEY)
+        if not presented:
+            return False
+        method = getattr(self.container.service_cls, worker_ctx.entrypoint.method_name, None)
+        return verify_caller(presented).read_only and not getattr(method, "personal", False)
 
     def finish(self, worker_ctx, exc_info, inbox: tuple[str, str] | None = None):
         """Commit (or roll back) the worker's transaction; returns the exc_info to report.

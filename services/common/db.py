@@ -21,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from services.common.config import env_int
-from services.common.errors import Conflict, ValidationFailed
+from services.common.errors import Conflict, Forbidden, ValidationFailed
 from services.common.events import make_envelope
 from services.common.logs import correlation_id
 
@@ -165,6 +165,28 @@ def _outbox_row(envelope: dict[str, Any]) -> dict[str, Any]:
             "correlation_id": envelope["correlation_id"]}
 
 
+READ_ONLY_MESSAGE = "Your role can only read: ask one of your company's administrators."
+
+
+def _refuse_flush(session, _context, _instances):
+    if session.new or session.dirty or session.deleted:
+        raise Forbidden(READ_ONLY_MESSAGE, {"reason": "read_only_role"})
+
+
+def _read_only_transaction(_session, _transaction, connection):
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
+def _forbid_writes(session: Session) -> None:
+    """A read-only caller's transaction cannot write, whatever the method it called does: the
+    ORM refuses the flush with 403, and on PostgreSQL the transaction itself is READ ONLY, so a
+    Core UPDATE that bypasses the ORM fails too (as 403: services.common.entrypoints). The gateway
+    refuses such writes first; this is the services' own check behind it (DESIGN: defence in depth)."""
+    event.listen(session, "before_flush", _refuse_flush)
+    event.listen(session, "after_begin", _read_only_transaction)
+
+
 class UnitOfWork:
     """One worker's transaction: the session, the events it emits, and its commit."""
 
@@ -177,11 +199,14 @@ class UnitOfWork:
         self._emitted = 0
         self._before_commit: list[Callable[[], None]] = []
         self.finished = False
+        self.read_only = False      # set for a read-only caller (services.common.caller.READ_ONLY_ROLES)
 
     @property
     def session(self) -> Session:
         if self._session is None:
             self._session = self._factory()
+            if self.read_only:
+                _forbid_writes(self._session)
         return self._session
 
     @property

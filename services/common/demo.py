@@ -168,11 +168,14 @@ def _billing(api: Api, acme: dict, northwind: dict) -> None:
 
 def _notifications(api: Api, acme: dict) -> None:
     """The operator admin follows every customer (its bell shows their questions and quote
-    requests), and Acme gets a portal user whose activation email notify sends (under
-    ``var/mail/`` without SMTP_URL); the user then hears about Acme's orders and invoices."""
+    requests), and Acme gets three portal users (an admin, a booker, a read-only viewer) whose
+    activation emails notify sends (under ``var/mail/`` without SMTP_URL); they then hear about
+    Acme's orders and invoices."""
     api.call("POST", "/admin/following", {"customer_id": "*"})
-    api.call("POST", f"/admin/customers/{acme['id']}/users",
-             {"email": "dispatch@acme-freight.example", "name": "Dana Dispatch", "role": "customer_admin"})
+    for email, name, role in (("dispatch@acme-freight.example", "Dana Dispatch", "customer_admin"),
+                              ("bookings@acme-freight.example", "Ben Booker", "customer_booker"),
+                              ("finance@acme-freight.example", "Vera Viewer", "customer_viewer")):
+        api.call("POST", f"/admin/customers/{acme['id']}/users", {"email": email, "name": name, "role": role})
 
 
 def start_another_run(api: Api) -> dict | None:

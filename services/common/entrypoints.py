@@ -28,7 +28,8 @@ from services.common.broker import release_quietly
 from services.common.caller import verify as verify_caller
 from services.common.caller import CONTEXT_KEY as CALLER_KEY
 from services.common.database import Database
-from services.common.errors import ServiceUnavailable, Unauthenticated, ValidationFailed
+from services.common.db import READ_ONLY_MESSAGE
+from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated, ValidationFailed
 from services.common.events import read_envelope
 from services.common.logs import correlation_id
 from services.common.topology import HandlerQueue, declare_handler
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 RPC_EXCHANGE = Exchange("nameko-rpc", type="topic", durable=True)
 DEADLINE_KEY = "deadline"
 CORRELATION_KEY = "correlation_id"
+READ_ONLY_SQLSTATE = "25006"      # read_only_sql_transaction
 
 
 def _database(container) -> Database | None:
@@ -68,6 +70,9 @@ def _unavailable_if_database_away(exc_info):
     from sqlalchemy import exc as sa
 
     error = exc_info[1]
+    if getattr(getattr(error, "orig", None), "pgcode", None) == READ_ONLY_SQLSTATE:
+        refused = Forbidden(READ_ONLY_MESSAGE, {"reason": "read_only_role"})      # db._forbid_writes
+        return type(refused), refused, exc_info[2]
     away = isinstance(error, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)) or (
         isinstance(error, sa.DBAPIError) and error.connection_invalidated)
     try:    # unwrapped, too: a pooled connection reset on check-in raises psycopg2's own error

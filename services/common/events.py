@@ -83,6 +83,8 @@ class OrderData(EventData):
     reference = fields.String(allow_none=True)
     kind = fields.String(load_default=None)
     status = fields.String(required=True)
+    site = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "The customer's site (cost centre) code the order is booked for, or null."})
 
 
 class OrderContentData(EventData):
@@ -110,6 +112,20 @@ class OrderPricedData(EventData):
 
 class OrderStatusData(OrderData):
     previous_status = fields.String(allow_none=True)
+    # An admin's decision on an order that waited for approval (services.orders.approval).
+    decided_by = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "The customer admin who approved or declined it (from `pending_approval`)."})
+    created_by = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "Who booked it (told of the decision); with `decided_by` only."})
+    reason = fields.String(allow_none=True, load_default=None, metadata={"description": "Why it was declined."})
+
+
+class OrderApprovalData(OrderData):
+    customer_id = fields.String(required=True)
+    total = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "`{amount, currency}` billing prices it at; null when no price was possible."})
+    limit = fields.Dict(required=True, metadata={"description": "The customer's approval limit `{amount, currency}`."})
+    created_by = fields.String(allow_none=True, required=True, metadata={"description": "Who booked it."})
 
 
 class RouteStopData(EventData):
@@ -277,6 +293,8 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
     EventType("order.priced", "billing", OrderPricedData,
               "Billing priced an order from its rate card (orders shows the price on the order)."),
     EventType("order.withdrawn", "orders", OrderData, "A submitted order went back to draft."),
+    EventType("order.approval_requested", "orders", OrderApprovalData,
+              "An order above the customer's approval limit waits for one of its admins."),
     EventType("order.scheduled", "orders", OrderScheduledData, "An order was put on a driver's route."),
     EventType("order.status_changed", "orders", OrderStatusData, "Any change of an order's status."),
     EventType("order.cancelled", "orders", OrderData, "An order was cancelled."),

@@ -49,6 +49,8 @@ def issue(ctx: CallerContext, ttl: int | None = None, now: float | None = None,
                               "sid": session_id or jti, "auth": int(signed_in_at or now)}
     if ctx.customer_id:
         claims["cid"] = ctx.customer_id
+    if ctx.sites is not None:
+        claims["sites"] = list(ctx.sites)
     if limited:
         claims["lim"] = limited
     return jwt.encode(claims, derive_key("access-token"), algorithm=ALGORITHM), ttl
@@ -70,7 +72,8 @@ def read(token: str) -> tuple[CallerContext, dict[str, Any]]:
     """The caller a token stands for; Unauthenticated when it is not a valid, live token."""
     try:
         claims = _decode(token)
-        ctx = CallerContext(role=claims["role"], user_id=claims["sub"], customer_id=claims.get("cid"))
+        ctx = CallerContext(role=claims["role"], user_id=claims["sub"], customer_id=claims.get("cid"),
+                             sites=claims.get("sites"))
         validate(ctx)
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("The access token has expired; sign in again.") from None

@@ -66,7 +66,7 @@ def count_failure(uow: UnitOfWork, key: str, address: str | None) -> None:
 def signed_in(session: Session, user: User, address: str | None = None) -> dict:
     """The answer of every way in (password, accepted claim, sign-up): an access token."""
     user.last_login_at = utcnow()
-    ctx = CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id)
+    ctx = CallerContext(role=user.role, user_id=user.id, customer_id=user.customer_id, sites=user.sites)
     audit.record(session, ctx, "auth.login", customer_id=user.customer_id, target_id=user.id,
                  address=address)
     limited = (tokens.LIMITED_PASSWORD if user.must_change_password

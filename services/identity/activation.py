@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.common.caller import (CUSTOMER_ADMIN, CUSTOMER_USER, DISPATCHER, OPERATOR_ADMIN,
+from services.common.caller import (CUSTOMER_PEOPLE, DISPATCHER, OPERATOR_ADMIN,
                                     CallerContext)
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, NotFound, ValidationFailed
@@ -21,7 +21,6 @@ from services.identity.schemas import UserOut
 
 PURPOSE = "temporary-password"
 STAFF_ROLES = (OPERATOR_ADMIN, DISPATCHER)
-CUSTOMER_ROLES = (CUSTOMER_ADMIN, CUSTOMER_USER)
 
 
 def temporary_password(user_id: str, nonce: str) -> str:
@@ -37,7 +36,7 @@ def create(uow: UnitOfWork, caller: CallerContext, data: dict, customer_id: str 
            address: str | None = None) -> dict:
     caller.require_operator(OPERATOR_ADMIN)
     session = uow.session
-    allowed = CUSTOMER_ROLES if customer_id else STAFF_ROLES
+    allowed = CUSTOMER_PEOPLE if customer_id else STAFF_ROLES
     if data["role"] not in allowed:
         raise ValidationFailed.of({"role": [f"Must be one of: {', '.join(allowed)}."]})
     if customer_id:

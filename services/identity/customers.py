@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.schemas import dump, load
-from services.identity.models import Customer
+from services.identity.models import Customer, User
 from services.identity import audit
 from services.identity.schemas import CustomerIn, CustomerOut, CustomerSelfOut
 
@@ -35,7 +35,8 @@ def event_data(customer: Customer) -> dict:
             "location_sharing": customer.location_sharing,
             "allow_order_upload": customer.allow_order_upload,
             "default_depot_id": customer.default_depot_id,
-            "billing_address": customer.billing_address}
+            "billing_address": customer.billing_address,
+            "sites": customer.sites or [], "approval_limit": customer.approval_limit}
 
 
 def create(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
@@ -105,9 +106,24 @@ def own(session: Session, caller: CallerContext) -> dict:
     return dump(CustomerSelfOut, customer)
 
 
+def _check_sites_in_use(session: Session, customer: Customer, kept: set[str]) -> None:
+    """A site some colleague is limited to cannot go: that user would silently see nothing."""
+    gone = {site["code"] for site in customer.sites or []} - kept
+    holders = sorted(user.email for user in session.scalars(select(User).where(
+        User.customer_id == customer.id, User.is_active.is_(True), User.sites.is_not(None)))
+        if gone & set(user.sites or ()))
+    if holders:
+        raise Conflict("Some users are limited to a site you are removing; change their sites first.",
+                       {"sites": sorted(gone), "users": holders})
+
+
 def update_own(uow: UnitOfWork, caller: CallerContext, fields: dict) -> dict:
     caller.require(CUSTOMER_ADMIN)
     customer = uow.session.get(Customer, caller.scope())
+    if fields.get("approval_limit") is not None:     # JSON keeps the decimal as the string it came as
+        fields["approval_limit"] = {**fields["approval_limit"], "amount": str(fields["approval_limit"]["amount"])}
+    if "sites" in fields:
+        _check_sites_in_use(uow.session, customer, {site["code"] for site in fields["sites"]})
     for name, value in fields.items():
         setattr(customer, name, value)
     uow.session.flush()

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_USER, OPERATOR_ROLES, CallerContext
+from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_BOOKER, CUSTOMER_PEOPLE, OPERATOR_ROLES, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.identity import audit, one_time, users
@@ -22,7 +22,7 @@ from services.identity.policy import check_new_password
 MAX_USERS = 20
 VALID_FOR = timedelta(days=7)
 PURPOSE = "invite-token"
-ROLES = (CUSTOMER_ADMIN, CUSTOMER_USER)
+ROLES = CUSTOMER_PEOPLE
 
 
 def seats_taken(session: Session, customer_id: str) -> int:
@@ -38,7 +38,7 @@ def public(invite: Invite) -> dict:
     status = ("accepted" if invite.accepted_at else "revoked" if invite.revoked_at
               else "expired" if invite.expires_at <= utcnow() else "pending")
     return {"id": invite.id, "customer_id": invite.customer_id, "email": invite.email,
-            "role": invite.role, "status": status, "created_at": invite.created_at.isoformat(),
+            "role": invite.role, "sites": invite.sites, "status": status, "created_at": invite.created_at.isoformat(),
             "expires_at": invite.expires_at.isoformat(), "sent_count": invite.sent_count}
 
 
@@ -53,7 +53,8 @@ def _send(uow: UnitOfWork, invite: Invite) -> None:
 
 
 def invite(uow: UnitOfWork, caller: CallerContext, customer_id: str, emails: list[str],
-           role: str = CUSTOMER_USER, address: str | None = None) -> list[dict]:
+           role: str = CUSTOMER_BOOKER, address: str | None = None,
+           sites: list[str] | None = None) -> list[dict]:
     """Invite each address (deduplicated). Refused whole if any address is already a user or
     if the customer would pass MAX_USERS: nothing is half done."""
     caller.require(*OPERATOR_ROLES, CUSTOMER_ADMIN)
@@ -64,6 +65,7 @@ def invite(uow: UnitOfWork, caller: CallerContext, customer_id: str, emails: lis
         raise NotFound("No such customer.")
     if role not in ROLES:
         raise ValidationFailed.of({"role": [f"Must be one of: {', '.join(ROLES)}."]})
+    sites = users.site_limit(customer, sites)
     wanted = list(dict.fromkeys(normalise_email(e) for e in emails))
     taken = set(session.scalars(select(User.email).where(User.email.in_(wanted))))
     if taken:
@@ -81,12 +83,13 @@ def invite(uow: UnitOfWork, caller: CallerContext, customer_id: str, emails: lis
     for email in wanted:
         item = pending.get(email)
         if item is None:
-            item = Invite(customer_id=customer.id, email=email, role=role, invited_by=caller.user_id,
+            item = Invite(customer_id=customer.id, email=email, role=role, sites=sites, invited_by=caller.user_id,
                           token_hash="", expires_at=utcnow())
             session.add(item)
             session.flush()
         else:
             item.sent_count += 1
+            item.role, item.sites = role, sites      # invited again: as now asked
         _send(uow, item)
         audit.record(session, caller, "invite.sent", customer_id=customer.id, target_id=item.id,
                      address=address, details={"email": email, "role": item.role})
@@ -138,7 +141,7 @@ def accept(uow: UnitOfWork, token: str, name: str, password: str, address: str |
     from services.identity.passwords import hash_password
 
     user = User(email=item.email, name=name.strip(), role=item.role, customer_id=item.customer_id,
-                password_hash=hash_password(password))
+                sites=item.sites, password_hash=hash_password(password))
     session.add(user)
     item.accepted_at = utcnow()
     session.flush()

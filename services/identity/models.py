@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import BigId, service_base, utcnow
@@ -33,6 +33,11 @@ class Customer(Base):
     location_sharing: Mapped[str] = mapped_column(String(16), default="approximate")
     allow_order_upload: Mapped[bool] = mapped_column(default=True)
     default_depot_id: Mapped[str | None] = mapped_column(String(36))
+    # Set by the customer's admin: its sites or cost centres ([{code, name}]) that orders carry
+    # and users may be limited to, and the order amount ({amount, currency}) above which a
+    # booker's order waits for an admin's approval.
+    sites: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    approval_limit: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -48,6 +53,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(32))
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    sites: Mapped[list[str] | None] = mapped_column(JSON)     # site codes it is limited to; None: all
     is_active: Mapped[bool] = mapped_column(default=True)
     has_portal_access: Mapped[bool] = mapped_column(default=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)
@@ -72,6 +78,7 @@ class Invite(Base):
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(32))
+    sites: Mapped[list[str] | None] = mapped_column(JSON)     # the new user's, when accepted
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     invited_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

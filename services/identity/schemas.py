@@ -1,7 +1,7 @@
 """The identity service's contract: RPC payloads and answers (the gateway uses the same ones)."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 from marshmallow.utils import get_value
 
 from services.common.schemas import MAX_PAGE, StrictSchema
@@ -29,6 +29,8 @@ class UserOut(Schema):
     name = fields.String(required=True)
     role = fields.String(required=True)
     customer_id = fields.String(allow_none=True)
+    sites = fields.List(fields.String(), allow_none=True,
+                        metadata={"description": "Site codes the user is limited to; null: all of the customer's."})
     must_change_password = fields.Boolean(required=True)
     is_active = fields.Boolean(metadata={"description": "False once removed."})
     has_portal_access = fields.Boolean(metadata={"description": "False while the operator has switched it off."})
@@ -87,6 +89,27 @@ class CustomerPatch(CustomerIn):
     """A change to a customer: only the fields sent change (loaded with ``partial=True``)."""
 
 
+SITE_CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+                            error="Use 1-32 letters, digits, dots, dashes or underscores.")
+
+
+class Site(StrictSchema):
+    """One of a customer's sites or cost centres: orders carry its code, users may be limited to some."""
+    code = fields.String(required=True, validate=SITE_CODE, metadata={"example": "north-depot"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+def _unique_codes(sites: list | None) -> None:
+    codes = [str(site.get("code", "")).lower() for site in sites or [] if site.get("code")]
+    if len(codes) != len(set(codes)):
+        raise ValidationError("Each site needs a code of its own.")
+
+
+SiteCodes = fields.List(fields.String(validate=SITE_CODE), allow_none=True, validate=validate.Length(max=100),
+                        metadata={"description": "The site codes the user may see and order for; "
+                                                 "null or absent: all of them."})
+
+
 class CustomerOut(Schema):
     id = fields.String(required=True)
     client_id = fields.String(required=True)
@@ -101,6 +124,9 @@ class CustomerOut(Schema):
     location_sharing = fields.String(required=True)
     allow_order_upload = fields.Boolean(required=True)
     default_depot_id = fields.String(allow_none=True)
+    sites = fields.List(fields.Nested(Site), required=True)
+    approval_limit = fields.Nested(MoneySchema, allow_none=True,
+                                   metadata={"description": "Orders by bookers above it wait for an admin's approval."})
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 
@@ -118,13 +144,37 @@ class CustomerSelfPatch(StrictSchema):
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     phone = CustomerIn._declared_fields["phone"]
     billing_address = fields.Nested(Address, allow_none=True)
+    sites = fields.List(fields.Nested(Site), validate=validate.Length(max=100))
+    approval_limit = fields.Nested(MoneySchema, allow_none=True,
+                                   metadata={"description": "null: no approval needed"})
+
+    @validates("sites")
+    def _sites(self, value, **_):
+        _unique_codes(value)
+
+    @validates("approval_limit")
+    def _limit(self, value, **_):
+        if value is not None and value.get("amount") is not None and value["amount"] < 0:
+            raise ValidationError("The approval limit cannot be negative.")
+
+
+CustomerRole = fields.String(validate=validate.OneOf(CUSTOMER_PEOPLE), metadata={
+    "description": "customer_admin: users, keys, billing and everything a booker does; customer_booker: "
+                   "orders; customer_viewer: reads only."})
 
 
 class InvitesIn(StrictSchema):
     emails = fields.List(fields.Email(validate=validate.Length(max=254)), required=True,
                          validate=validate.Length(min=1, max=20))
-    role = fields.String(load_default="customer_user",
-                         validate=validate.OneOf(["customer_user", "customer_admin"]))
+    role = fields.String(load_default=CUSTOMER_BOOKER, validate=CustomerRole.validate,
+                         metadata=CustomerRole.metadata)
+    sites = SiteCodes
+
+
+class UserPatch(StrictSchema):
+    """What a customer admin changes on a colleague: its role and the sites it is limited to."""
+    role = fields.String(validate=CustomerRole.validate, metadata=CustomerRole.metadata)
+    sites = SiteCodes
 
 
 class InviteOut(Schema):
@@ -132,6 +182,7 @@ class InviteOut(Schema):
     customer_id = fields.String(required=True)
     email = fields.String(required=True)
     role = fields.String(required=True)
+    sites = fields.List(fields.String(), allow_none=True)
     status = fields.String(required=True, metadata={"enum": ["pending", "accepted", "revoked", "expired"]})
     created_at = fields.DateTime(required=True)
     expires_at = fields.DateTime(required=True)
@@ -264,7 +315,7 @@ class NewUserIn(StrictSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     role = fields.String(required=True, validate=validate.OneOf(
-        ["operator_admin", "dispatcher", "customer_admin", "customer_user"]))
+        ["operator_admin", "dispatcher", *CUSTOMER_PEOPLE]))
 
 
 class DriverIn(StrictSchema):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from services.common.caller import SERVICE
 from services.common.database import Database
+from services.common.caller import personal
 from services.common.entrypoints import rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
@@ -27,14 +28,17 @@ class Service(PortalService):
         data = load(LoginIn, credentials)
         return accounts.login(self.db, data["email"], data["password"], address, data.get("otp"))
 
+    @personal
     @rpc
     def check_session(self, jti: str, issued_at: float, session_id: str | None = None) -> dict:
         return sessions.check(self.db.session, self.caller, jti, issued_at, session_id)
 
+    @personal
     @rpc
     def renew_session(self, claims: dict) -> dict:
         return sessions.renew(self.db.session, self.caller, claims)
 
+    @personal
     @rpc
     def logout(self, jti: str, expires_at: float, address: str | None = None,
                session_id: str | None = None) -> None:
@@ -100,22 +104,27 @@ class Service(PortalService):
         return dump(UserOut, invites.accept(self.db, data["token"], data["name"], data["password"], address))
 
     # --- oneself ----------------------------------------------------------------------
+    @personal
     @rpc
     def get_me(self) -> dict:
         return accounts.profile(self.db, self.caller)
 
+    @personal
     @rpc
     def update_me(self, payload: dict) -> dict:
         return users.update_me(self.db, self.caller, load(MePatch, payload))
 
+    @personal
     @rpc
     def setup_two_factor(self) -> dict:
         return two_factor.setup(self.db, self.caller)
 
+    @personal
     @rpc
     def confirm_two_factor(self, payload: dict) -> dict:
         return two_factor.confirm(self.db, self.caller, load(TwoFactorCodeIn, payload)["code"])
 
+    @personal
     @rpc
     def disable_two_factor(self, payload: dict) -> dict:
         data = load(TwoFactorDisableIn, payload)
@@ -138,7 +147,7 @@ class Service(PortalService):
     def invite(self, customer_id: str | None, payload: dict, address: str | None = None) -> list:
         data = load(InvitesIn, payload)
         return invites.invite(self.db, self.caller, customer_id or self.caller.customer_id,
-                              data["emails"], data["role"], address)
+                              data["emails"], data["role"], address, data.get("sites"))
 
     @rpc
     def list_invites(self, customer_id: str | None = None) -> list:
@@ -155,6 +164,10 @@ class Service(PortalService):
     @rpc
     def remove_user(self, user_id: str) -> None:
         users.remove(self.db, self.caller, user_id)
+
+    @rpc
+    def update_user(self, user_id: str, payload: dict) -> dict:
+        return users.update(self.db, self.caller, user_id, load(UserPatch, payload, partial=True))
 
     @rpc
     def set_user_access(self, user_id: str, payload: dict) -> dict:

@@ -46,7 +46,7 @@ def _from_invitation(uow: UnitOfWork, email: str) -> User | None:
     if invite is None:
         return None
     user = User(email=email, name=email.split("@")[0], role=invite.role,
-                customer_id=invite.customer_id, password_hash=None)
+                customer_id=invite.customer_id, sites=invite.sites, password_hash=None)
     session.add(user)
     invite.accepted_at = utcnow()
     session.flush()

@@ -9,7 +9,7 @@ from services.common import brand
 from services.common.caller import OPERATOR_ROLES, CallerContext
 from services.common.db import upsert_insert
 from services.common.errors import NotFound
-from services.notify.models import BrandCopy, Customer, Follow, Recipient
+from services.notify.models import BrandCopy, Customer, Follow, OrderFacts, Recipient
 
 ALL_CUSTOMERS = "*"     # a follow of every customer
 
@@ -28,7 +28,19 @@ def apply(session: Session, event: dict) -> None:
         reachable = data.get("reachable", True) and kind != "user.removed"
         _upsert(session, Recipient, "user_id", {
             "user_id": data["user_id"], "customer_id": data.get("customer_id"), "email": data["email"],
-            "name": data.get("name"), "role": data["role"], "reachable": reachable})
+            "name": data.get("name"), "role": data["role"], "reachable": reachable, "sites": data.get("sites")})
+
+
+def within_sites(session: Session, people: list[Recipient], event: dict) -> list[Recipient]:
+    """``people`` less those limited to sites other than the one of the order the event is
+    about (an event on no order is the whole customer's). An order notify knows no site of is
+    kept from limited users, as orders keeps it from them."""
+    data = event.get("data") or {}
+    order_id = data.get("order_id")
+    if not order_id or all(person.sites is None for person in people):
+        return people
+    site = data["site"] if "site" in data else session.scalar(select(OrderFacts.site).where(OrderFacts.order_id == order_id))
+    return [person for person in people if person.sites is None or site in person.sites]
 
 
 def _upsert(session: Session, model, key: str, values: dict) -> None:
@@ -62,10 +74,10 @@ def customer_users(session: Session, customer_id: str) -> list[Recipient]:
 def followers(session: Session, customer_id: str | None) -> list[Recipient]:
     """Operator staff following this customer (or every customer)."""
     wanted = [ALL_CUSTOMERS] + ([customer_id] if customer_id else [])
+    # IN, not JOIN ... DISTINCT: PostgreSQL has no equality for a json column (recipients.sites).
     return list(session.scalars(
-        select(Recipient).join(Follow, Follow.user_id == Recipient.user_id)
-        .where(Follow.customer_id.in_(wanted), Recipient.customer_id.is_(None),
-               Recipient.reachable.is_(True)).distinct()))
+        select(Recipient).where(Recipient.user_id.in_(select(Follow.user_id).where(Follow.customer_id.in_(wanted))),
+                                Recipient.customer_id.is_(None), Recipient.reachable.is_(True))))
 
 
 # --- staff following customers ---------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Callable
 
 from sqlalchemy.orm import Session
 
+from services.common.caller import CUSTOMER_ADMIN
+
 from services.notify import directory, email_queue, event_log, feed, notices, preferences, webhooks
 from services.notify.models import Notification, Recipient
 
@@ -46,9 +48,14 @@ def handle(session: Session, event: dict, ask_identity: Callable[[str, dict], di
 def audience(session: Session, event: dict, notice: notices.Notice) -> list[Recipient]:
     customer_id = event.get("customer_id")
     if notice.audience == notices.CUSTOMER:
-        return directory.customer_users(session, customer_id) if customer_id else []
+        return directory.within_sites(session, directory.customer_users(session, customer_id), event) \
+            if customer_id else []
     if notice.audience == notices.STAFF:
         return directory.followers(session, customer_id)
+    if notice.audience == notices.ADMINS:
+        admins = [r for r in directory.customer_users(session, customer_id) if r.role == CUSTOMER_ADMIN] \
+            if customer_id else []
+        return directory.within_sites(session, admins, event)
     person = directory.recipient(session, notice.requester)
     # The one who asked, if still reachable and of this customer (or staff acting for it).
     if person is None or not person.reachable or person.customer_id not in (None, customer_id):

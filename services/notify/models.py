@@ -60,6 +60,7 @@ class Recipient(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
     reachable: Mapped[bool] = mapped_column(default=True)   # removed or switched off: told nothing
+    sites: Mapped[list[str] | None] = mapped_column(JSON)    # limited to these sites' orders; None: all
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -95,6 +96,7 @@ class OrderFacts(Base):
     customer_id: Mapped[str | None] = mapped_column(String(36))
     reference: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[str | None] = mapped_column(String(16))
+    site: Mapped[str | None] = mapped_column(String(32))     # the customer's site / cost centre
     eta: Mapped[datetime | None]
     late_reported: Mapped[bool] = mapped_column(default=False)
     pod: Mapped[dict[str, Any] | None] = mapped_column(JSON)

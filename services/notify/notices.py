@@ -3,7 +3,8 @@ its context, and who may receive it), and the facts about orders that no single 
 (its reference, the latest ETA, the proof of delivery) kept for them.
 
 Audiences: ``customer`` (the users of the event's customer, never another's), ``staff`` (operator
-staff following that customer) and ``requester`` (the one user who started it: an import)."""
+staff following that customer), ``admins`` (the customer's admins: an order waits for their
+approval) and ``requester`` (the one user who started it: an import, an order an admin decided on)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from services.common.db import upsert_insert
 from services.notify import directory
 from services.notify.models import OrderFacts
 
-CUSTOMER, STAFF, REQUESTER = "customer", "staff", "requester"
+CUSTOMER, STAFF, REQUESTER, ADMINS = "customer", "staff", "requester", "admins"
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,27 @@ def _iso(value: datetime | None) -> str | None:
 def _order_events(session: Session, event: dict) -> list[Notice]:
     kind, data = event["type"], event["data"]
     order_id = data["order_id"]
-    if kind in ("order.created", "order.submitted"):    # a draft's reference may change until submitted
-        _remember(session, event, order_id, reference=data.get("reference"), kind=data.get("kind"))
+    facts = {"reference": data.get("reference"), "kind": data.get("kind")} \
+        if kind in ("order.created", "order.submitted") else {}    # a draft's reference may change until submitted
+    if "site" in data:          # who of a customer limited to sites hears of it (directory.within_sites)
+        facts["site"] = data["site"]
+    if facts:
+        _remember(session, event, order_id, **facts)
     order = {"id": order_id, "reference": data.get("reference"), "kind": data.get("kind")}
     if kind == "order.submitted":
         return [_order_notice("order_submitted", "Order {ref} was submitted", order)]
+    if kind == "order.approval_requested":
+        return [Notice(ADMINS, "order_approval_requested", f"Order {order_ref(order)} waits for your approval",
+                       f"/orders/{order_id}", order_id, {"order": order, "total": data.get("total"),
+                                                         "limit": data.get("limit")})]
+    if kind == "order.status_changed" and data.get("previous_status") == "pending_approval" and data.get("decided_by"):
+        # An admin's decision goes to the one who booked it (a withdrawal by the booker: nobody).
+        approved = data["status"] == "submitted"
+        title = (f"Order {order_ref(order)} was approved" if approved
+                 else f"Order {order_ref(order)} was declined: {data.get('reason') or ''}".rstrip(": "))
+        return [Notice(REQUESTER, "order_approval_decided", title[:300], f"/orders/{order_id}", order_id,
+                       {"order": order, "approved": approved, "reason": data.get("reason")},
+                       requester=data.get("created_by"))]
     if kind == "order.scheduled":
         first = (data.get("stops") or [{}])[0]
         return [_order_notice("order_scheduled", "Order {ref} is scheduled", order,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 
 CUSTOMER_EVENTS = (
-    "order.created", "order.submitted", "order.priced", "order.withdrawn", "order.scheduled",
+    "order.created", "order.submitted", "order.priced", "order.withdrawn", "order.approval_requested",
+    "order.scheduled",
     "order.status_changed", "order.cancelled", "stop.eta_changed", "stop.completed", "document.added",
     "message.posted", "reschedule.requested", "reschedule.decided", "call_off.requested", "call_off.decided",
     "quote.requested", "quote.sent", "quote.changes_requested", "quote.accepted", "quote.rejected",

@@ -27,6 +27,8 @@ CUSTOMER_DEFAULTS: dict[str, dict[str, bool | None]] = {
     "order.submitted": {"in_app": True, "email": False},
     "order.scheduled": {"in_app": True, "email": True},
     "order.status_changed": {"in_app": True, "email": True},
+    # Only a customer's admins are told (notices.ADMINS): an order waits for their approval.
+    "order.approval_requested": {"in_app": True, "email": True},
     "stop.eta_changed": {"in_app": True, "email": True},
     "message.posted": {"in_app": True, "email": True},
     "document.added": {"in_app": True, "email": None},

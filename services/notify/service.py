@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.common.config import env_float
 from services.common.database import Database
+from services.common.caller import personal
 from services.common.entrypoints import event_handler, rpc
 from services.common.events import CATALOGUE
 from services.common.live import LiveUpdates
@@ -58,10 +59,12 @@ class Service(PortalService):
     def unread_count(self) -> dict:
         return {"unread": feed.unread(self.db.session, self.caller)}
 
+    @personal
     @rpc
     def mark_read(self, notification_id: str) -> dict:
         return feed.mark_read(self.db.session, self.caller, notification_id)
 
+    @personal
     @rpc
     def mark_all_read(self, payload: dict) -> dict:
         return feed.mark_all_read(self.db.session, self.caller, load(ReadAllIn, payload)["before"])
@@ -71,6 +74,7 @@ class Service(PortalService):
     def get_preferences(self) -> dict:
         return preferences.choices(self.db.session, self.caller)
 
+    @personal
     @rpc
     def set_preferences(self, payload: dict) -> dict:
         return preferences.change(self.db.session, self.caller, payload)

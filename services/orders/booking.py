@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Forbidden, ServiceUnavailable, ValidationFailed
-from services.orders import counts, pricing, status
+from services.orders import approval, counts, pricing, sites, status
 from services.common.scoping import get_owned
 from services.orders.models import CustomerSettings, Item, Order, Place, StatusChange, Stop, new_id
 
@@ -212,23 +212,28 @@ def prepare(session: Session, settings: CustomerSettings, caller: CallerContext,
              "id": order_id, "customer_id": settings.customer_id, "reference": reference,
              "status": status.DRAFT, "source": source, "created_by": caller.user_id,
              "created_at": now, "updated_at": now, "depot_id": settings.default_depot_id,
-             **origin, **summary_of(reference, stops, items)}
+             "site": sites.check_site(settings, caller, data.get("site")), **origin, **summary_of(reference, stops, items)}
     return NewOrder(order, stops, items)
 
 
-def insert_new(uow: UnitOfWork, caller: CallerContext, new: list[NewOrder], submit: bool) -> None:
-    """Write new orders with their history and events: one INSERT per table for the lot."""
+def insert_new(uow: UnitOfWork, caller: CallerContext, new: list[NewOrder], submit: bool,
+               pricer: approval.Pricer | None = None) -> None:
+    """Write new orders with their history and events: one INSERT per table for the lot.
+    Submitted ones above the customer's approval limit wait for its admin (``approval``;
+    ``pricer`` asks billing: every check, so every RPC, comes before the first write)."""
     if not new:
         return
     session = uow.session
     history, events = [], []
-    for made in new:
-        moves = status.creation(made.order, submit)
+    held = [approval.check(session, caller, m.order, m.stops, m.items, pricer) if submit else None for m in new]
+    for made, waits in zip(new, held):
+        moves = status.creation(made.order, submit, held=waits is not None)
         counts.change(uow, made.order["customer_id"], made.order["status"], +1)
         history += [{"order_id": made.order["id"], "from_status": before, "to_status": after,
                      "at": made.order["created_at"], "by_user_id": caller.user_id, "by_role": caller.role,
-                     "note": None} for before, after in moves]
-        events += status.creation_events(made.order, moves, made.stops, made.items)
+                     "note": "waits for approval: above the approval limit" if after == status.PENDING_APPROVAL
+                     else None} for before, after in moves]
+        events += status.creation_events(made.order, moves, made.stops, made.items, waits)
     # Core INSERTs of the tables (executemany, batched by psycopg2): the ORM's bulk path costs
     # several times more per row and imports write hundreds of thousands.
     session.execute(Order.__table__.insert(), [m.order for m in new])
@@ -243,13 +248,13 @@ def insert_new(uow: UnitOfWork, caller: CallerContext, new: list[NewOrder], subm
 
 
 def create(uow: UnitOfWork, caller: CallerContext, customer_id: str, data: dict, *,
-           source: str = "api", **origin) -> Order:
+           source: str = "api", pricer: approval.Pricer | None = None, **origin) -> Order:
     session = uow.session
     made = prepare(session, customer_settings(session, customer_id), caller, data, source=source, **origin)
     if reference_taken(session, customer_id, made.order["reference"]):
         raise ValidationFailed.of({"reference": [
             f"Another order of this account already uses {made.order['reference']!r}."]})
-    insert_new(uow, caller, [made], bool(data.get("submit")))
+    insert_new(uow, caller, [made], bool(data.get("submit")), pricer)
     return session.get(Order, made.order["id"])
 
 
@@ -266,6 +271,8 @@ def replace_content(uow: UnitOfWork, caller: CallerContext, order: Order, data: 
     resolve_places(session, order.customer_id, data.get("stops") or [])
     merged = {**current_content(order), **data}
     check_rules(merged, settings)
+    if "site" in data:
+        order.site = sites.check_site(settings, caller, data["site"])
     if data.get("reference") and data["reference"] != order.reference:
         if reference_taken(session, order.customer_id, data["reference"], but=order.id):
             raise ValidationFailed.of({"reference": ["Another order of this account already uses it."]})
@@ -289,4 +296,6 @@ def current_content(order: Order) -> dict:
 
 def get_scoped(session: Session, caller: CallerContext, order_id: str, *, lock: bool = False) -> Order:
     """The order, if the caller may see it: another customer's order is NotFound, as if absent."""
-    return get_owned(session, caller, Order, order_id, "order", lock=lock)
+    order = get_owned(session, caller, Order, order_id, "order", lock=lock)
+    sites.require_visible(caller, order)       # a site-limited user: another site's order is absent
+    return order

@@ -10,6 +10,7 @@ from services.common.caller import CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import ValidationFailed
 from services.common.schemas import dump
+from services.orders import sites
 from services.orders.booking import customer_settings, get_scoped, target_customer
 from services.orders.models import Conversation, Message
 from services.common.scoping import get_owned, owned, paged
@@ -17,7 +18,9 @@ from services.orders.schemas import ConversationDetailOut, ConversationOut, Mess
 
 
 def _get(session: Session, caller: CallerContext, conversation_id: str) -> Conversation:
-    return get_owned(session, caller, Conversation, conversation_id, "conversation")
+    conversation = get_owned(session, caller, Conversation, conversation_id, "conversation")
+    sites.require_visible_order(session, caller, conversation.order_id, "conversation", loose=True)
+    return conversation
 
 
 def _messages(session: Session, conversation: Conversation) -> list:
@@ -97,7 +100,8 @@ def set_status(session: Session, caller: CallerContext, conversation_id: str, ne
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    query = owned(caller, Conversation, args.get("customer_id"))
+    query = sites.of_visible_orders(caller, owned(caller, Conversation, args.get("customer_id")),
+                                    Conversation.order_id, loose=True)
     if args.get("status"):
         query = query.where(Conversation.status == args["status"])
     if args.get("about") == "order":

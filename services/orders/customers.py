@@ -8,6 +8,7 @@ from services.common.errors import NotFound
 from services.orders.models import CustomerSettings
 
 FIELDS = ("client_id", "name", "is_active", "require_dimensions", "allow_order_upload")
+OPTIONAL = {"sites": list, "approval_limit": lambda: None}     # absent from events before issue 11
 
 
 def apply_customer_event(session: Session, event: dict) -> None:
@@ -18,6 +19,8 @@ def apply_customer_event(session: Session, event: dict) -> None:
         session.add(row)
     for name in FIELDS:
         setattr(row, name, data[name])
+    for name, default in OPTIONAL.items():
+        setattr(row, name, data.get(name, default()))
 
 
 def settings_of(session: Session, caller: CallerContext, customer_id: str) -> dict:
@@ -25,4 +28,4 @@ def settings_of(session: Session, caller: CallerContext, customer_id: str) -> di
     row = session.get(CustomerSettings, scope) if scope else None
     if row is None:
         raise NotFound("No such customer.")
-    return {"customer_id": row.customer_id, **{name: getattr(row, name) for name in FIELDS}}
+    return {"customer_id": row.customer_id, **{name: getattr(row, name) for name in (*FIELDS, *OPTIONAL)}}

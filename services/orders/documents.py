@@ -13,7 +13,7 @@ from services.common.db import UnitOfWork
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.offload import off_the_hub
 from services.common.schemas import dump
-from services.orders import files
+from services.orders import files, sites
 from services.orders.booking import get_scoped
 from services.orders.imports import check_upload
 from services.orders.models import Document, Order, Stop
@@ -115,6 +115,7 @@ def attach_blob(uow: UnitOfWork, order: Order, stop: Stop, kind: str, blob: dict
 def content(uow: UnitOfWork, caller: CallerContext, document_id: str, thumbnail: bool = False) -> dict:
     """Where the gateway finds the bytes of a document the caller may see."""
     doc = get_owned(uow.session, caller, Document, document_id, "document")
+    sites.require_visible_order(uow.session, caller, doc.order_id, "document")
     if thumbnail and not doc.thumbnail_key:
         raise NotFound("No such document.")
     if thumbnail:

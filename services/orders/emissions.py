@@ -38,6 +38,7 @@ from services.common.caller import OPERATOR_ADMIN, CallerContext
 from services.common.db import utcnow
 from services.common.errors import ValidationFailed
 from services.common.schemas import dump
+from services.orders import sites
 from services.orders.models import EmissionFactor, Order, Route
 from services.orders.schemas import EmissionFactorOut, MonthlyEmissionsOut
 from services.orders.spreadsheet_template import write_csv
@@ -232,6 +233,9 @@ def _period(caller: CallerContext, args: dict):
     query = select(Order).where(Order.co2e_kg.is_not(None))
     if scope is not None:
         query = query.where(Order.customer_id == scope)
+    limited = sites.visible(caller)      # a user limited to sites: its sites' orders only
+    if limited is not None:
+        query = query.where(limited)
     if start:
         query = query.where(Order.emissions_on >= start)
     if end:

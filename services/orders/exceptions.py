@@ -29,7 +29,7 @@ from services.common.errors import Conflict, NotFound, Throttled
 from services.common.events import typed_data
 from services.common.schemas import dump
 from services.common.scoping import owned, paged
-from services.orders import status
+from services.orders import sites, status
 from services.orders.booking import get_scoped
 from services.orders.models import DeliveryException, Order, RescheduleRequest, Stop
 from services.orders.schemas import ExceptionOut, RecipientExceptionOut, RescheduleOut
@@ -108,7 +108,7 @@ def _fields(session: Session, exc: DeliveryException, order: Order | None = None
 
 
 def listing(uow: UnitOfWork, caller: CallerContext, args: dict) -> dict:
-    query = owned(caller, DeliveryException)
+    query = sites.of_visible_orders(caller, owned(caller, DeliveryException), DeliveryException.order_id)
     if args.get("order_id"):
         query = query.where(DeliveryException.order_id == get_scoped(uow.session, caller, args["order_id"]).id)
     if args.get("status"):

@@ -175,6 +175,8 @@ def rotate_address(session: Session, caller: CallerContext) -> dict:
     Files mailed there are imported as the admin who rotated it."""
     customer_id = importing_customer(session, caller)
     caller.require(CUSTOMER_ADMIN)
+    if caller.sites is not None:     # mailed files are booked for the whole customer, every site
+        raise Forbidden("An admin limited to some sites cannot own the import address.")
     found = session.get(ImportAddress, customer_id, with_for_update=True)
     if found is None:
         found = ImportAddress(customer_id=customer_id, token="", owner_role=CUSTOMER_ADMIN)

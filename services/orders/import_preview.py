@@ -10,7 +10,8 @@ from services.orders.spreadsheet import Row, Spreadsheet
 CHECK_BATCH = 500
 
 
-def sample(sheet: Spreadsheet, shown: int, count_limit: int) -> dict:
+def sample(sheet: Spreadsheet, shown: int, count_limit: int, row_check=None) -> dict:
+    """``row_check(data)``: a problem the schema cannot see (imports.site_check), or None."""
     from services.orders.imports import check_rows   # imports uses this module
 
     # Rows to check: the whole file up to count_limit; only the rows shown when the file says it
@@ -28,6 +29,9 @@ def sample(sheet: Spreadsheet, shown: int, count_limit: int) -> dict:
                     errors.append((columns.get("reference"),
                                    f"The id {data['reference']!r} appears more than once in this file."))
                 seen.add(data["reference"])
+                problem = row_check(data) if row_check else None
+                if problem:
+                    errors.append((columns.get("site"), problem))
             out["good_rows" if not errors else "bad_rows"] += 1
             out["checked_rows"] += 1
             if len(out["rows"]) < shown:

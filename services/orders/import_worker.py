@@ -22,7 +22,8 @@ from services.common.config import database_url, env_float, env_int
 from services.common.db import UnitOfWork, make_engine, utcnow
 from services.common.errors import PortalError
 from services.common.worker import PlainWorker, serve
-from services.orders import imports, spreadsheet
+from services.common.caller import SERVICE, CallerContext
+from services.orders import approval, imports, spreadsheet
 from services.orders.models import Base, Import
 
 log = logging.getLogger("orders.imports")
@@ -42,6 +43,20 @@ class Worker(PlainWorker):
         # writes the previous batch: on two cores that overlaps a third of the work.
         self.checkers = env_int("IMPORT_CHECK_PROCESSES") if checkers is None else checkers
         self.pool = None
+        self.rpc = None
+
+    def pricer(self, customer_id: str, order: dict) -> dict | None:
+        """Billing's price of a row submitted by a booker or an API key, for the customer's
+        approval limit (approval.py). This process is no nameko service, so it asks with the
+        standalone client the gateway uses, as the platform itself (role ``service``); made on
+        first use, as only customers with a limit need it."""
+        from gateway.rpc import RpcClient
+
+        if self.rpc is None:
+            self.rpc = RpcClient()
+        return approval.billing_pricer(lambda method, payload: self.rpc.call(
+            "billing", method, payload, caller=CallerContext(role=SERVICE),
+            timeout=approval.PRICE_TIMEOUT))(customer_id, order)
 
     def unit(self) -> UnitOfWork:
         # No relay here: the events of each batch wait in the outbox for the orders service's
@@ -133,6 +148,11 @@ class Worker(PlainWorker):
                     return
                 write(last=True)
         except PortalError as exc:
+            if approval.prices_unavailable(exc):
+                # Billing away is passing, not the file's fault: the batch was rolled back and the
+                # job is tried again when its lease runs out (MAX_ATTEMPTS), not failed at once.
+                log.warning("import %s: prices cannot be checked (%s); it will be retried", job_id, exc.message)
+                raise
             self.fail(job_id, exc.message)
         except Exception:
             log.exception("import %s failed on attempt %s; it will be retried", job_id, attempt)
@@ -149,7 +169,7 @@ class Worker(PlainWorker):
                 log.warning("import %s was taken over by another worker; stopping", job_id)
                 unit.rollback()
                 return False
-            batch = imports.Batch(unit, job, imports.acting_as(job))
+            batch = imports.Batch(unit, job, imports.acting_as(job), self.pricer)
             batch.run(rows, checked)
             batch.record(read)
             imports.lease(job, LEASE_SECONDS)
@@ -224,6 +244,8 @@ class Worker(PlainWorker):
                 time.sleep(poll * 4)
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        if self.rpc is not None:
+            self.rpc.close()
         self.engine.dispose()
 
 

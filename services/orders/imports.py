@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.blobs import blob_store
-from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES, SERVICE, CallerContext
+from services.common.caller import CUSTOMER_PEOPLE, CUSTOMER_ROLES, OPERATOR_ROLES, SERVICE, CallerContext
 from services.common.config import env_int
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, Forbidden, PortalError, ValidationFailed
 from services.common.offload import off_the_hub
 from services.common.schemas import dump, load
-from services.orders import booking, import_mappings, import_preview, spreadsheet, spreadsheet_template
+from services.orders import booking, import_mappings, import_preview, sites, spreadsheet, spreadsheet_template
 from services.common.scoping import get_owned, owned, paged
 from services.orders.models import CustomerSettings, Import, ImportError_, Order
 from services.orders.schemas import ImportOut, ImportPreviewOut, OrderIn
@@ -55,7 +56,8 @@ def check_upload(caller: CallerContext, upload) -> None:
         raise ValidationFailed.of({"file": ["No uploaded file."]})
 
 
-def _inspect(key: str, filename: str, mappings: list[dict], chosen: bool, preview_rows: int = 0) -> dict:
+def _inspect(key: str, filename: str, mappings: list[dict], chosen: bool, preview_rows: int = 0,
+             row_check=None) -> dict:
     """Open the file far enough to know it is a spreadsheet we can read (runs in a thread), and
     with ``preview_rows`` check the rows a preview shows (``import_preview``)."""
     with blob_store().local_path(key) as path:
@@ -67,19 +69,20 @@ def _inspect(key: str, filename: str, mappings: list[dict], chosen: bool, previe
                      "mapping": sheet.mapping, "headers": sheet.header_cells, "warnings": sheet.warnings,
                      "column_headers": dict(sheet.headers), "problem": sheet.header_problem}
             if preview_rows and not sheet.header_problem:
-                found["preview"] = import_preview.sample(sheet, preview_rows, env_int("IMPORT_PREVIEW_COUNT_ROWS"))
+                found["preview"] = import_preview.sample(sheet, preview_rows, env_int("IMPORT_PREVIEW_COUNT_ROWS"),
+                                                         row_check)
             return found
 
 
 def admit(session: Session, upload: dict, customer_id: str | None, mapping_id: str | None = None,
-          preview_rows: int = 0, run=off_the_hub) -> dict:
+          preview_rows: int = 0, run=off_the_hub, row_check=None) -> dict:
     """The upload checks every way in shares (the API, mailed files): readable, an address
     column, within IMPORT_MAX_ROWS; read with the customer's mapping. A refused file's blob is
     deleted."""
     try:
         mappings = import_mappings.candidates(session, customer_id, mapping_id)
         found = run(_inspect, upload["key"], upload.get("filename") or "upload", mappings, bool(mapping_id),
-                    preview_rows)
+                    preview_rows, row_check)
         if found["problem"]:      # a preview of headers to map: nothing more to check
             return found
         if customer_id is None and "client_id" not in found["columns"]:
@@ -98,16 +101,33 @@ def admit(session: Session, upload: dict, customer_id: str | None, mapping_id: s
 
 def new_job(session: Session, customer_id: str | None, upload: dict, found: dict, *, by: str | None,
             role: str, submit: bool = False, status: str = "queued", source: str = "upload",
-            reply_to: str | None = None) -> Import:
+            reply_to: str | None = None, sites: tuple[str, ...] | None = None) -> Import:
     job = Import(customer_id=customer_id, filename=(upload.get("filename") or "upload")[:255],
                  blob_key=upload["key"], size=upload["size"], format=found["format"],
                  submit=submit, total_rows=found["estimated_rows"], status=status,
                  unknown_headers=found["unknown_headers"], created_by=by, created_by_role=role,
-                 mapping=found["mapping"], mapping_name=import_mappings.name_of(session, customer_id, found["mapping"]),
+                 created_by_sites=list(sites) if sites is not None else None, mapping=found["mapping"], mapping_name=import_mappings.name_of(session, customer_id, found["mapping"]),
                  source=source, reply_to=reply_to)
     session.add(job)
     session.flush()
     return job
+
+
+def site_check(session: Session, caller: CallerContext, customer_id: str | None):
+    """The preview's check of each row's site (sites.check_site, as the worker will apply it),
+    on a plain copy of the customer's sites: the preview reads rows in a thread, off the session."""
+    if customer_id is None:
+        return None
+    settings = SimpleNamespace(sites=list(booking.customer_settings(session, customer_id).sites or []))
+
+    def check(data: dict) -> str | None:
+        try:
+            sites.check_site(settings, caller, data.get("site"))
+        except ValidationFailed as exc:
+            return exc.details["fields"]["site"][0]
+        return None
+
+    return check
 
 
 def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> dict:
@@ -120,7 +140,7 @@ def start(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) -> d
         raise
     found = admit(session, upload, customer_id, form.get("mapping_id"))
     job = new_job(session, customer_id, upload, found, by=caller.user_id, role=caller.role,
-                  submit=bool(form.get("submit")))
+                  submit=bool(form.get("submit")), sites=caller.sites)
     return view(session, job)
 
 
@@ -134,7 +154,8 @@ def preview(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) ->
     except Exception:
         blob_store().delete(upload["key"])
         raise
-    found = admit(session, upload, customer_id, form.get("mapping_id"), preview_rows=form.get("rows", 20))
+    found = admit(session, upload, customer_id, form.get("mapping_id"), preview_rows=form.get("rows", 20),
+                  row_check=site_check(session, caller, customer_id))
     body = dump(ImportPreviewOut, {
         "headers": found["headers"], "columns": found["column_headers"], "problem": found["problem"],
         "suggested_mapping": import_mappings.suggest(found["headers"]), "warnings": found["warnings"],
@@ -143,7 +164,8 @@ def preview(uow: UnitOfWork, caller: CallerContext, upload: dict, form: dict) ->
         # The headers cannot be read as they are: show them to be mapped; nothing is kept.
         blob_store().delete(upload["key"])
         return {"import": None, **body}
-    job = new_job(session, customer_id, upload, found, by=caller.user_id, role=caller.role, status="preview")
+    job = new_job(session, customer_id, upload, found, by=caller.user_id, role=caller.role, status="preview",
+                  sites=caller.sites)
     return {"import": view(session, job), **body}
 
 
@@ -254,8 +276,9 @@ def check_rows(rows: list[spreadsheet.Row]) -> list[Checked]:
 class Batch:
     """One transaction's worth of rows: orders created or updated, errors, and counts."""
 
-    def __init__(self, uow: UnitOfWork, job: Import, caller: CallerContext):
+    def __init__(self, uow: UnitOfWork, job: Import, caller: CallerContext, pricer=None):
         self.uow, self.job, self.caller = uow, job, caller
+        self.pricer = pricer        # prices submitted rows for the approval limit (approval.py)
         self.errors: list[tuple[int, str | None, str]] = []
         self.created = self.updated = self.unchanged = 0
         self._settings: dict[str, CustomerSettings] = {}
@@ -310,7 +333,7 @@ class Batch:
                         self.error(row.number, _column(path, columns), message)
                 else:
                     self.error(row.number, None, exc.message)
-        booking.insert_new(self.uow, self.caller, self.new, self.job.submit)
+        booking.insert_new(self.uow, self.caller, self.new, self.job.submit, self.pricer)
 
     def _existing(self, prepared) -> dict[tuple[str, str], Order]:
         by_customer: dict[str, list[str]] = {}
@@ -359,8 +382,10 @@ class Batch:
 
 def acting_as(job: Import) -> CallerContext:
     """Orders made by an import are made by whoever uploaded it."""
-    if job.created_by_role in ("customer_admin", "customer_user", "api_key"):
-        return CallerContext(role=job.created_by_role, user_id=job.created_by, customer_id=job.customer_id)
+    if job.created_by_role in ("customer_admin", "customer_booker", "api_key"):
+        sites = job.created_by_sites if job.created_by_role in CUSTOMER_PEOPLE else None
+        return CallerContext(role=job.created_by_role, user_id=job.created_by, customer_id=job.customer_id,
+                             sites=sites)
     if job.created_by_role in ("operator_admin", "dispatcher"):
         return CallerContext(role=job.created_by_role, user_id=job.created_by)
     return CallerContext(role=SERVICE)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.common.caller import CallerContext
+from services.common.caller import CUSTOMER_ADMIN, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, PortalError, ValidationFailed
 from services.common.schemas import dump
-from services.orders import dispatch, exceptions, status
+from services.orders import approval, dispatch, exceptions, sites, status
 from services.orders.booking import get_scoped, summarise
 from services.orders.listing import summary_row
 from services.common.scoping import owned, paged
@@ -20,12 +20,16 @@ def allowed_actions(order: Order, caller: CallerContext) -> list[str]:
     """What this caller may do to the order now. Editing, submitting, withdrawing and asking
     for another time are the customer's (the gateway lets only customers call them); staff
     may cancel."""
+    if caller.read_only:            # a viewer: the screens offer nothing to press
+        return []
     customer = caller.is_customer
     actions = []
     if customer and order.status == status.DRAFT:
         actions += ["edit", "submit"]
-    if customer and order.status == status.SUBMITTED:
+    if customer and order.status in (status.SUBMITTED, status.PENDING_APPROVAL):
         actions.append("withdraw")
+    if caller.role == CUSTOMER_ADMIN and order.status == status.PENDING_APPROVAL:
+        actions += ["approve", "decline"]
     if status.can_move(order, status.CANCELLED):
         actions.append("cancel")
     if customer and order.status in (status.SUBMITTED, status.SCHEDULED):
@@ -46,23 +50,28 @@ def get(uow: UnitOfWork, caller: CallerContext, order_id: str) -> dict:
     return view(uow, caller, get_scoped(uow.session, caller, order_id))
 
 
-def submit(uow: UnitOfWork, caller: CallerContext, order_id: str) -> dict:
+def submit(uow: UnitOfWork, caller: CallerContext, order_id: str, pricer: approval.Pricer | None = None) -> dict:
     order = get_scoped(uow.session, caller, order_id, lock=True)
-    status.move(uow, order, status.SUBMITTED, caller, action="submitted")
+    approval.submit(uow, caller, order, pricer)
     return view(uow, caller, order)
 
 
-def submit_many(uow: UnitOfWork, caller: CallerContext, ids: list[str]) -> dict:
+def submit_many(uow: UnitOfWork, caller: CallerContext, ids: list[str],
+                pricer: approval.Pricer | None = None) -> dict:
     """Submit the chosen drafts in one call; the ones that cannot be submitted are reported
     one by one and the rest go ahead (a customer ticking 300 imported rows should not have to
-    find the one that was already submitted)."""
+    find the one that was already submitted). Those waiting for approval are among
+    ``submitted``, with their status. Billing not answering fails the whole call (503, nothing
+    changed) rather than waiting out its timeout once per order."""
     submitted, errors = [], []
     for order_id in dict.fromkeys(ids):
         try:
             order = get_scoped(uow.session, caller, order_id, lock=True)
-            status.move(uow, order, status.SUBMITTED, caller, action="submitted")
+            approval.submit(uow, caller, order, pricer)
             submitted.append(order)
         except PortalError as exc:
+            if approval.prices_unavailable(exc):
+                raise
             errors.append({"id": order_id, "code": exc.code, "message": exc.message,
                            **({"status": exc.details["status"]} if "status" in exc.details else {})})
     return {"submitted": [summary_row(o) for o in submitted], "errors": errors}
@@ -97,7 +106,8 @@ def request_reschedule(uow: UnitOfWork, caller: CallerContext, order_id: str, da
 
 
 def list_reschedules(uow: UnitOfWork, caller: CallerContext, args: dict, order_id: str | None = None) -> dict:
-    query = owned(caller, RescheduleRequest, args.get("customer_id"))
+    query = sites.of_visible_orders(caller, owned(caller, RescheduleRequest, args.get("customer_id")),
+                                    RescheduleRequest.order_id)
     if order_id:
         query = query.where(RescheduleRequest.order_id == get_scoped(uow.session, caller, order_id).id)
     if args.get("status"):

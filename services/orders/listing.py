@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session
 from services.common.caller import CallerContext
 from services.common.db import UnitOfWork
 from services.common.schemas import dump
-from services.orders import counts
+from services.orders import counts, sites
 from services.orders.models import CustomerSettings, ListView, Order
 from services.orders.schemas import LIST_COLUMNS, OrderSummaryOut
 
 DEFAULT_COLUMNS = ["reference", "status", "created_at", "dropoff", "recipient", "window_start", "packages"]
 SORT_COLUMNS = {"created_at": Order.created_at, "updated_at": Order.updated_at,
                 "reference": Order.reference, "status": Order.status, "window_start": Order.window_start}
-LIST_FIELDS = (Order.id, Order.customer_id, Order.reference, Order.kind, Order.status,
+LIST_FIELDS = (Order.id, Order.customer_id, Order.reference, Order.kind, Order.status, Order.site,
                Order.created_at, Order.updated_at, Order.route_id, Order.import_id, Order.summary)
 
 
@@ -34,7 +34,7 @@ def summary_body(row: Any) -> dict:
     """An order (ORM object or row mapping) in the list's shape, before dumping."""
     get = (lambda name: row[name]) if hasattr(row, "keys") else (lambda name: getattr(row, name))
     summary = get("summary") or {}
-    body = {name: get(name) for name in ("id", "customer_id", "reference", "kind", "status",
+    body = {name: get(name) for name in ("id", "customer_id", "reference", "kind", "status", "site",
                                           "created_at", "updated_at", "route_id", "import_id")}
     body.update({k: summary.get(k) for k in ("pickup", "dropoff", "recipient", "city", "window_start",
                                              "window_end", "weight_kg", "price_total", "eta")})
@@ -54,6 +54,11 @@ def filters(caller: CallerContext, args: dict) -> list:
     where = []
     if scope is not None:
         where.append(Order.customer_id == scope)
+    limited = sites.visible(caller)
+    if limited is not None:
+        where.append(limited)
+    if args.get("site"):
+        where.append(func.lower(Order.site) == args["site"].lower())
     if args.get("status"):
         where.append(Order.status.in_(args["status"]))
     if args.get("kind"):
@@ -107,7 +112,8 @@ def count(uow: UnitOfWork, caller: CallerContext, args: dict, where) -> tuple[in
     """The list's ``total``: from the kept counts when the filters are the customer and status
     (one row read per status), else counted, up to COUNT_CAP (then ``total_exact`` is false:
     "more than 10,000 matches" is all a screen needs, and counting all is what costs)."""
-    if set(k for k, v in args.items() if v not in (None, [], False)) <= COUNTED:
+    # The kept counts are customer-wide: a user limited to sites has its orders counted.
+    if caller.sites is None and set(k for k, v in args.items() if v not in (None, [], False)) <= COUNTED:
         return counts.total(uow, caller.scope(args.get("customer_id")), args.get("status")), True
     capped = select(Order.id).where(where).limit(COUNT_CAP + 1).subquery()
     found = uow.read(select(func.count().label("n")).select_from(capped))[0]["n"]

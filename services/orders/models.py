@@ -31,6 +31,8 @@ class CustomerSettings(Base):
     require_dimensions: Mapped[bool]
     allow_order_upload: Mapped[bool]
     default_depot_id: Mapped[str | None] = mapped_column(String(36))
+    sites: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)     # [{code, name}]
+    approval_limit: Mapped[dict[str, Any] | None] = mapped_column(JSON)      # {amount, currency}
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -60,6 +62,8 @@ class Order(Base):
         Index("ix_orders_import", "import_id"),
         # CO2e per month of a customer (services.orders.emissions.monthly).
         Index("ix_orders_customer_emissions_on", "customer_id", "emissions_on"),
+        # A user limited to some sites lists only their orders (services.orders.listing).
+        Index("ix_orders_customer_site", "customer_id", "site"),
         # Text search: on PostgreSQL a trigram index answers LIKE '%text%' without reading
         # every row (the migration creates the pg_trgm extension); elsewhere a plain index.
         # Its pending list is 32 MB (4 MB by default): an import appends to it instead of
@@ -73,6 +77,7 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     customer_id: Mapped[str] = mapped_column(String(36))
     reference: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str | None] = mapped_column(String(32))      # the customer's site / cost centre code
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)
@@ -205,6 +210,8 @@ class Import(Base):
     unknown_headers: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_by_role: Mapped[str] = mapped_column(String(32))
+    # The uploader's sites when it is limited to some: the worker books the rows as it would.
+    created_by_sites: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -507,6 +514,8 @@ class RecurringOrder(Base):
     next_on: Mapped[date | None]                                 # None: the schedule has ended
     last_error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(36))
+    # Its orders count as the creator's for the approval limit (approval.py); None: saved before.
+    created_by_role: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

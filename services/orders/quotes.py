@@ -56,6 +56,8 @@ def book(uow: UnitOfWork, event: dict) -> Order | None:
             content = quoted_content(data["order"])
             priced = {name: None for name in booking.CONTENT if name != "notes"}
             booking.replace_content(uow, caller, order, {**priced, **content})
+        # Not through approval.submit: the customer agreed this price when accepting the quote,
+        # so the approval limit has nothing left to check (as for the created booking below).
         status.move(uow, order, status.SUBMITTED, caller, action="booked", note=note)
         pricing.quoted_price(order, data, accepted_at)
         return order

@@ -15,13 +15,13 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common.caller import SERVICE, CallerContext
+from services.common.caller import API_KEY, CUSTOMER_ADMIN, CUSTOMER_BOOKER, SERVICE, CallerContext
 from services.common.config import env_float
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import Forbidden, ServiceUnavailable, ValidationFailed
+from services.common.errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from services.common.schemas import dump
 from services.common.scoping import get_owned, owned, paged
-from services.orders import booking, repeat
+from services.orders import approval, booking, repeat, sites
 from services.orders.models import RecurringOrder, RecurringRun
 from services.orders.schemas import RecurringOut
 
@@ -86,11 +86,15 @@ def view(schedule: RecurringOrder) -> dict:
 
 
 def _owned(session: Session, caller: CallerContext, recurring_id: str, lock: bool = False) -> RecurringOrder:
-    return get_owned(session, caller, RecurringOrder, recurring_id, "recurring order", lock=lock)
+    schedule = get_owned(session, caller, RecurringOrder, recurring_id, "recurring order", lock=lock)
+    if not caller.sees_site((schedule.content or {}).get("site")):     # books for a site not the caller's
+        raise NotFound("No such recurring order.")
+    return schedule
 
 
 def listing(session: Session, caller: CallerContext, args: dict) -> dict:
-    query = owned(caller, RecurringOrder).order_by(RecurringOrder.created_at.desc(), RecurringOrder.id)
+    query = sites.of_visible_orders(caller, owned(caller, RecurringOrder), RecurringOrder.order_id)
+    query = query.order_by(RecurringOrder.created_at.desc(), RecurringOrder.id)
     return paged(session, query, args, transform=view)
 
 
@@ -107,7 +111,8 @@ def create(session: Session, caller: CallerContext, data: dict) -> dict:
     data.setdefault("time_of_day", repeat.time_of_day(content))
     data.setdefault("name", f"Again: {order.reference}")
     schedule = RecurringOrder(customer_id=order.customer_id, order_id=order.id, content=content,
-                              created_by=caller.user_id, paused=False, submit=data.pop("submit", False), **data)
+                              created_by=caller.user_id, created_by_role=caller.role, paused=False,
+                              submit=data.pop("submit", False), **data)
     schedule.weekdays = sorted(set(schedule.weekdays or []))
     _plan(schedule)
     session.add(schedule)
@@ -139,8 +144,22 @@ def lead() -> timedelta:
     return timedelta(hours=env_float("ORDERS_RECURRING_LEAD_HOURS"))
 
 
-def _book(uow: UnitOfWork, schedule: RecurringOrder, day: date) -> RecurringRun | None:
-    """The day's order, once: nothing when the day has its run already."""
+def acting_as(schedule: RecurringOrder) -> CallerContext:
+    """Its orders are booked as the one who saved the schedule: a booker's wait for approval
+    above the customer's limit (approval.py), an admin's do not. A schedule saved before the
+    role was kept counts as a booker's (an admin approves rather than nothing is checked);
+    operator staff's, as before, as the service's."""
+    role = schedule.created_by_role
+    if role is None or role in (CUSTOMER_ADMIN, CUSTOMER_BOOKER, API_KEY):
+        return CallerContext(role=role or CUSTOMER_BOOKER, user_id=schedule.created_by,
+                             customer_id=schedule.customer_id)
+    return CallerContext(role=SERVICE)
+
+
+def _book(uow: UnitOfWork, schedule: RecurringOrder, day: date, pricer=None) -> RecurringRun | None:
+    """The day's order, once: nothing when the day has its run already. When its price cannot
+    be checked (billing away: approval.prices_unavailable) nothing is written: the day is tried
+    again at the next tick."""
     session = uow.session
     if session.scalar(select(RecurringRun.id).where(RecurringRun.recurring_id == schedule.id,
                                                     RecurringRun.on == day)):
@@ -149,17 +168,19 @@ def _book(uow: UnitOfWork, schedule: RecurringOrder, day: date) -> RecurringRun 
     content = repeat.on_day(schedule.content, day, schedule.time_of_day)
     try:
         # Every check comes before the first write, so a refusal leaves nothing half-made.
-        order = repeat.new_order(uow, CallerContext(role=SERVICE), schedule.customer_id, content,
-                                 submit=schedule.submit, source="recurring")
+        order = repeat.new_order(uow, acting_as(schedule), schedule.customer_id, content,
+                                 submit=schedule.submit, source="recurring", pricer=pricer)
         run.order_id, schedule.last_error = order.id, None
     except (ValidationFailed, Forbidden, ServiceUnavailable) as refused:
+        if approval.prices_unavailable(refused):
+            raise
         run.error = schedule.last_error = f"{day.isoformat()}: {refused}"
     session.add(run)
     session.flush()
     return run
 
 
-def run_due(uow: UnitOfWork, now: datetime | None = None) -> int:
+def run_due(uow: UnitOfWork, now: datetime | None = None, pricer=None) -> int:
     """Book every schedule's days that start within the lead time; the number of runs made."""
     now = now or utcnow()
     horizon = now + lead()
@@ -172,7 +193,14 @@ def run_due(uow: UnitOfWork, now: datetime | None = None) -> int:
     made = 0
     for schedule in uow.session.scalars(query).all():
         while schedule.next_on and moment(schedule, schedule.next_on) <= horizon:
-            if moment(schedule, schedule.next_on) >= now and _book(uow, schedule, schedule.next_on):
-                made += 1
+            try:
+                if moment(schedule, schedule.next_on) >= now and _book(uow, schedule, schedule.next_on, pricer):
+                    made += 1
+            except ServiceUnavailable as exc:
+                if not approval.prices_unavailable(exc):
+                    raise
+                # Its day again at the next tick; the other schedules too: asking billing for
+                # each of them now would only wait out its timeout again and again.
+                return made
             schedule.next_on = next_day(schedule, schedule.next_on + timedelta(days=1))
     return made

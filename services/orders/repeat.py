@@ -38,6 +38,7 @@ def content_of(order: Order) -> dict:
     """The order's content as an ``OrderIn`` payload (JSON: it is kept by schedules), without
     its reference, which is unique per order."""
     body = {name: _json(getattr(order, name)) for name in booking.CONTENT}
+    body["site"] = order.site      # booked again (or on schedule) for the same site
     body["stops"] = [{name: _json(getattr(s, name)) for name in STOP_FIELDS} for s in order.stops]
     body["items"] = [{"description": i.description, "quantity": i.quantity,
                       **{name: _json(getattr(i, name)) for name in booking.DIMENSIONS}} for i in order.items]
@@ -121,17 +122,18 @@ def with_changes(content: dict, data: dict) -> dict:
 
 
 def new_order(uow: UnitOfWork, caller: CallerContext, customer_id: str, content: dict, *,
-              submit: bool, source: str, reference: str | None = None) -> Order:
-    """Book ``content`` for the customer, checked as the API checks a new order."""
+              submit: bool, source: str, reference: str | None = None, pricer=None) -> Order:
+    """Book ``content`` for the customer, checked as the API checks a new order (and, submitted,
+    against its approval limit: ``pricer``, approval.py)."""
     payload = {**content, "submit": submit, **({"reference": reference} if reference else {})}
-    order = booking.create(uow, caller, customer_id, load(OrderIn, payload), source=source)
+    order = booking.create(uow, caller, customer_id, load(OrderIn, payload), source=source, pricer=pricer)
     emissions.refresh(uow.session, order)      # born submitted: it has its CO2e, as create_order
     return order
 
 
-def repeat(uow: UnitOfWork, caller: CallerContext, order_id: str, data: dict) -> Order:
+def repeat(uow: UnitOfWork, caller: CallerContext, order_id: str, data: dict, pricer=None) -> Order:
     """Book an order of the caller's again (a draft, or submitted with ``submit``)."""
     original = booking.get_scoped(uow.session, caller, order_id)
     content = with_changes(content_of(original), data)
     return new_order(uow, caller, original.customer_id, content, submit=data.get("submit", False),
-                     source="repeat", reference=data.get("reference"))
+                     source="repeat", reference=data.get("reference"), pricer=pricer)

@@ -11,13 +11,14 @@ from services.common.money import MoneySchema
 from services.common.schemas import MAX_PAGE, PageArgs, StrictSchema
 
 KINDS = ("delivery", "booking", "rental")
-STATUSES = ("draft", "submitted", "scheduled", "in_transit", "delivered", "failed", "cancelled")
+STATUSES = ("draft", "pending_approval", "submitted", "scheduled", "in_transit", "delivered", "failed",
+            "cancelled")
 STOP_TYPES = ("pickup", "dropoff")
 DOCUMENT_KINDS = ("document", "bill_of_lading", "label", "photo", "invoice", "customs")
 SORTS = ("created_at", "updated_at", "reference", "status", "window_start")
 LIST_COLUMNS = ("reference", "kind", "status", "created_at", "updated_at", "pickup", "dropoff",
                 "recipient", "city", "window_start", "window_end", "eta", "packages", "weight_kg",
-                "stop_count", "customer_name", "route", "price_total")
+                "stop_count", "customer_name", "route", "price_total", "site")
 
 Text = lambda n, **kw: fields.String(validate=validate.Length(max=n), **kw)  # noqa: E731
 When = lambda **kw: fields.AwareDateTime(default_timezone=timezone.utc, **kw)  # noqa: E731
@@ -119,6 +120,8 @@ class OrderFields(StrictSchema):
     vehicle_type = Text(64, allow_none=True)
     rental_start = fields.Date(allow_none=True)
     rental_end = fields.Date(allow_none=True)
+    site = Text(32, allow_none=True, metadata={"description": (
+        "One of the customer's site (cost centre) codes, any case; required from a user limited to sites.")})
 
 
 class OrderIn(OrderFields):
@@ -228,9 +231,11 @@ class OrderOut(Schema):
     customer_id = fields.String()
     reference = fields.String()
     kind = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"description": "One of " + ", ".join(STATUSES) + "; pending_approval: above "
+                                     "the customer's approval limit, waiting for one of its admins."})
     notes = fields.String(allow_none=True)
     source = fields.String()
+    site = fields.String(allow_none=True, metadata={"description": "The customer's site (cost centre) code."})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     submitted_at = fields.DateTime(allow_none=True)
@@ -255,7 +260,8 @@ class OrderOut(Schema):
     items = fields.List(fields.Nested(ItemOut))
     history = fields.List(fields.Nested(StatusChangeOut))
     allowed_actions = fields.List(fields.String(), metadata={
-        "description": "What the caller may do now: edit, submit, withdraw, cancel, reschedule."})
+        "description": "What the caller may do now: edit, submit, withdraw, cancel, reschedule; "
+                       "approve and decline (a customer admin, on an order in pending_approval)."})
 
 
 class OrderSummaryOut(Schema):
@@ -265,6 +271,7 @@ class OrderSummaryOut(Schema):
     reference = fields.String()
     kind = fields.String()
     status = fields.String()
+    site = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     route_id = fields.String(allow_none=True)
@@ -308,6 +315,8 @@ class OrderListArgs(PageArgs):
     created_to = When()
     import_id = fields.String(validate=validate.Length(min=1, max=36),
                               metadata={"description": "Only the orders made by this spreadsheet import."})
+    site = fields.String(validate=validate.Length(min=1, max=32),
+                         metadata={"description": "Only the orders of this site (cost centre) code, any case."})
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(
         SORTS + tuple(f"-{s}" for s in SORTS)))
 
@@ -345,6 +354,17 @@ class BulkResultOut(Schema):
 
 class ReasonIn(StrictSchema):
     reason = Text(1000, allow_none=True)
+
+
+class DeclineIn(StrictSchema):
+    """Why an admin sends an order waiting for approval back to its booker (kept in its history)."""
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+    @pre_load
+    def trimmed(self, data, **_):
+        if isinstance(data, dict) and isinstance(data.get("reason"), str):
+            return {**data, "reason": data["reason"].strip()}
+        return data
 
 
 class ListViewIn(StrictSchema):

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from services.common.database import Database
+from services.common.caller import CUSTOMER_ADMIN, personal
 from services.common.entrypoints import event_handler, rpc
 from services.common.schemas import PageArgs, load
 from services.common.service import PortalService
+from services.common.service_rpc import ServiceRpc
 from services.orders import (booking, conversations, customers, dispatch, documents, emissions, etas,
                              imports, lifecycle, listing, places, pricing, quotes, rentals)
 from services.orders import exceptions, import_mappings
@@ -19,7 +21,7 @@ from services.orders.schemas import ImportConfirmIn, ImportPreviewFormIn
 from services.orders.schemas import EmissionFactorIn, EmissionsArgs
 from services.orders.schemas import (AdminOrderListArgs, CallOffIn, CallOffListArgs,
                                      ConversationIn, ConversationListArgs, ConversationPatch,
-                                     DecisionIn, DepotIn, DocumentFormIn, IdsIn, ImportArgs,
+                                     DecisionIn, DeclineIn, DepotIn, DocumentFormIn, IdsIn, ImportArgs,
                                      ImportFormIn, ListViewIn, MessageIn, OrderIn, OrderListArgs,
                                      OrderPatch, PlaceIn, PlaceListArgs, ReasonIn,
                                      RentalContractIn, RentalListArgs, RequestListArgs,
@@ -30,6 +32,13 @@ from services.orders.schemas import (AdminOrderListArgs, CallOffIn, CallOffListA
 class Service(PortalService):
     name = "orders"
     db = Database(Base)
+    # Prices for the approval limit (approval.py): billing owns them; a short timeout, since
+    # the order row is locked meanwhile.
+    billing = ServiceRpc("billing", timeout=approval.PRICE_TIMEOUT)
+
+    @property
+    def pricer(self) -> approval.Pricer:
+        return approval.billing_pricer(self.billing)
 
     # --- facts from other services ------------------------------------------------------------
     @event_handler("customer.created", "customer.updated")
@@ -71,7 +80,7 @@ class Service(PortalService):
 
         def produce() -> dict:
             customer_id = booking.target_customer(self.caller, data.pop("customer_id", None))
-            order = booking.create(self.db, self.caller, customer_id, data)
+            order = booking.create(self.db, self.caller, customer_id, data, pricer=self.pricer)
             emissions.refresh(self.db.session, order)      # born submitted: it has its CO2e
             return lifecycle.view(self.db, self.caller, order)
 
@@ -95,11 +104,21 @@ class Service(PortalService):
 
     @rpc
     def submit_order(self, order_id: str) -> dict:
-        return lifecycle.submit(self.db, self.caller, order_id)
+        return lifecycle.submit(self.db, self.caller, order_id, self.pricer)
 
     @rpc
     def submit_orders(self, payload: dict) -> dict:
-        return lifecycle.submit_many(self.db, self.caller, load(IdsIn, payload)["ids"])
+        return lifecycle.submit_many(self.db, self.caller, load(IdsIn, payload)["ids"], self.pricer)
+
+    @rpc
+    def approve_order(self, order_id: str) -> dict:
+        return lifecycle.view(self.db, self.caller, approval.approve(self.db, self.caller, order_id))
+
+    @rpc
+    def decline_order(self, order_id: str, payload: dict | None = None) -> dict:
+        self.caller.require(CUSTOMER_ADMIN)     # 403 before 422: a booker's bad body tells nothing
+        reason = load(DeclineIn, payload or {})["reason"]
+        return lifecycle.view(self.db, self.caller, approval.decline(self.db, self.caller, order_id, reason))
 
     @rpc
     def withdraw_order(self, order_id: str) -> dict:
@@ -143,6 +162,7 @@ class Service(PortalService):
     def get_list_view(self) -> dict:
         return listing.get_view(self.db.session, self.caller)
 
+    @personal
     @rpc
     def save_list_view(self, payload: dict) -> dict:
         return listing.save_view(self.db.session, self.caller, load(ListViewIn, payload))
@@ -349,7 +369,7 @@ class Service(PortalService):
         data = load(RepeatIn, payload or {})
 
         def produce() -> dict:
-            order = repeat.repeat(self.db, self.caller, order_id, data)
+            order = repeat.repeat(self.db, self.caller, order_id, data, pricer=self.pricer)
             return lifecycle.view(self.db, self.caller, order)
 
         return self.db.idempotent("repeat_order", self.caller, idempotency_key,
@@ -378,4 +398,4 @@ class Service(PortalService):
     @timer(interval=env_float("ORDERS_RECURRING_SECONDS"))
     def book_recurring(self) -> None:
         """Each due day of every schedule booked once (safe on several instances at once)."""
-        recurring.run_due(self.db)
+        recurring.run_due(self.db, pricer=self.pricer)

@@ -399,7 +399,7 @@ _STOP = {"lat": "latitude", "lng": "longitude", "window_start": "window_start",
 _ITEM = {"quantity": "package_count", "weight_kg": "weight_kg", "length_cm": "length_cm",
          "width_cm": "width_cm", "height_cm": "height_cm"}
 FIELD_COLUMNS: dict[str, str] = {
-    "reference": "id", "notes": "notes", "stops.0.type": "stop_type",
+    "reference": "id", "notes": "notes", "site": "site", "stops.0.type": "stop_type",
     "stops.0.address": "address_line1", "stops.0.contact": "recipient_name",
     "items.0.description": "products",
     **{f"stops.0.address.{k}": v for k, v in _ADDRESS.items()},
@@ -429,6 +429,8 @@ def row_to_order(row: Row) -> tuple[dict[str, Any], dict[str, str]]:
         order["reference"] = v["id"]
     if v.get("notes"):
         order["notes"] = v["notes"]
+    if v.get("site"):
+        order["site"] = v["site"]
     item = given(_ITEM)
     if item or v.get("products"):
         order["items"].append({"description": v.get("products") or "Packages",

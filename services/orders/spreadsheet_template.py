@@ -90,11 +90,15 @@ GLOSSARY: tuple[Column, ...] = (
     Column("place", "Place", "The name of a place saved in your address book; its address is "
            "used and the address columns may stay empty.", "Main warehouse",
            ("Saved place", "Place name", "Address book", "Location name")),
+    Column("site", "Site", "The code of one of your sites (cost centres) the order is booked for; "
+           "required when your user is limited to some sites.", "HQ",
+           ("Site code", "Cost centre", "Cost center", "Cost centre code", "Cost center code",
+            "Kostenstelle", "Centre de coût")),
 )
 
 # Not in the template's example row: a place name the customer has not saved, or another
 # customer's id, would make the untouched template fail its own import.
-_BLANK_IN_EXAMPLE = {"place", "client_id"}
+_BLANK_IN_EXAMPLE = {"place", "client_id", "site"}     # site: the account may have none
 # Excel would turn these into numbers (losing leading zeros, or "+" of a phone) if typed in a
 # General-formatted column.
 _TEXT_COLUMNS = {"id", "client_id", "unit", "postal_code", "recipient_phone"}

@@ -65,6 +65,8 @@ def apply_order_event(session: Session, event: dict) -> TrackedOrder:
     order = session.scalar(select(TrackedOrder).where(TrackedOrder.order_id == data["order_id"])
                            .with_for_update().execution_options(populate_existing=True))
     order.reference = data.get("reference") or order.reference
+    if "site" in event["data"]:          # events before sites (issue 11) do not say it
+        order.site = data["site"]
     previous_driver = order.driver_id
     if event["type"] == "order.scheduled":
         if order.scheduled_at is None or occurred_at >= order.scheduled_at:

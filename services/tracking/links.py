@@ -39,7 +39,7 @@ def get_order(session: Session, caller: CallerContext, order_id: str, lock: bool
     if lock:
         query = query.with_for_update()
     found = session.scalar(query) if isinstance(order_id, str) and len(order_id) <= MAX_ID else None
-    if found is None:
+    if found is None or not caller.sees_site(found.site):      # a user limited to other sites
         raise NotFound("No such order.")
     return found
 
@@ -88,6 +88,9 @@ def get_link(session: Session, caller: CallerContext, link_id: str) -> TrackingL
     if scope is not None:
         query = query.where(TrackingLink.customer_id == scope)
     link = session.scalar(query) if isinstance(link_id, str) and len(link_id) <= MAX_ID else None
+    if link is not None and caller.sites is not None:     # a link of an order of another site
+        order = session.get(TrackedOrder, link.order_id)
+        link = link if order is not None and caller.sees_site(order.site) else None
     if link is None:
         raise NotFound("No such tracking link.")
     return link

@@ -51,6 +51,8 @@ class TrackedOrder(Base):
     order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(36), index=True)
     reference: Mapped[str | None] = mapped_column(String(64))
+    # The customer's site (cost centre) code: a user limited to other sites is told NotFound.
+    site: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     route_id: Mapped[str | None] = mapped_column(String(36))
     driver_id: Mapped[str | None] = mapped_column(String(36), index=True)

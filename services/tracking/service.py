@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from nameko.timer import timer
 
+from services.common.caller import personal
 from services.common.database import Database
 from services.common.live import LiveUpdates
 from services.common.entrypoints import event_handler, rpc
@@ -44,6 +45,9 @@ class Service(PortalService):
         session = self.db.session
         return views.customer_view(views.seen_from_db(session, links.get_order(session, self.caller, order_id)))
 
+    # personal: a read that also writes its own bookkeeping (the watch on the order, the
+    # link's opening), which a read-only caller (a viewer) may do too.
+    @personal
     @rpc
     def watch(self, order_id: str) -> dict:
         """The order's view, and a watch on it: live updates flow while the stream renews it."""
@@ -52,6 +56,7 @@ class Service(PortalService):
         live.watch(session, order.order_id)
         return views.customer_view(views.seen_from_db(session, order))
 
+    @personal
     @rpc
     def public_tracking(self, token: str, watch: bool = False, visitor: dict | None = None) -> dict:
         """The link's view; ``visitor`` (coarse origin) logs an opening, ``watch`` renews a stream."""

@@ -1,8 +1,8 @@
-"""The seven roles of the authorization matrix, each with real credentials on the running stack,
+"""The eight roles of the authorization matrix, each with real credentials on the running stack,
 and two customers A and B with one real object of every kind a customer route takes an id of.
 
 HTTP credentials: operator admin (the stack's admin, signed in again so the shared token is
-never signed out), dispatcher (staff, temporary password changed), customer admin, customer user
+never signed out), dispatcher (staff, temporary password changed), customer admin, booker, viewer
 and API key of customer A, a driver (its app credential: drivers have no HTTP access, so the
 gateway must refuse it), anonymous (no header).
 RPC contexts: what the gateway would sign for each (services.common.caller.sign), the API key's
@@ -20,8 +20,9 @@ from tests.e2e.conftest import ADMIN, PASSWORD, auth, get, post, sign_in
 from tests.e2e.test_notify_flows import ORDER
 from tests.e2e.test_scoping import make_customer
 
-ROLES = ("operator_admin", "dispatcher", "customer_admin", "customer_user", "api_key", "driver", "anonymous")
-CUSTOMER_ROLES = ("customer_admin", "customer_user", "api_key")
+ROLES = ("operator_admin", "dispatcher", "customer_admin", "customer_booker", "customer_viewer", "api_key",
+         "driver", "anonymous")
+CUSTOMER_ROLES = ("customer_admin", "customer_booker", "customer_viewer", "api_key")
 
 
 @dataclass
@@ -36,8 +37,8 @@ class Side:
         return self.made["customer"]["id"]
 
     def token(self, role: str) -> str:
-        return {"customer_admin": self.made["admin"], "customer_user": self.made["user"],
-                "api_key": self.made["key"]["secret"]}[role]
+        return {"customer_admin": self.made["admin"], "customer_booker": self.made["user"],
+                "customer_viewer": self.made["viewer"], "api_key": self.made["key"]["secret"]}[role]
 
 
 def dispatcher_token(stack, mailbox, admin_token) -> tuple[str, str]:
@@ -124,9 +125,10 @@ def make_callers(stack, mailbox, admin_token, a: Side) -> Callers:
     users = {u["role"]: u["email"] for u in get(stack, "/api/v1/users", a.made["admin"]).json()}
     return Callers(
         http={"operator_admin": sign_in(stack, *ADMIN), "dispatcher": dispatcher,
-              "customer_admin": a.made["admin"], "customer_user": a.made["user"],
-              "api_key": a.made["key"]["secret"], "driver": driver["credential"], "anonymous": None},
+              "customer_admin": a.made["admin"], "customer_booker": a.made["user"],
+              "customer_viewer": a.made["viewer"], "api_key": a.made["key"]["secret"], "driver": driver["credential"], "anonymous": None},
         passwords={"operator_admin": ADMIN, "dispatcher": (email, PASSWORD),
                    "customer_admin": (users["customer_admin"], PASSWORD),
-                   "customer_user": (users["customer_user"], PASSWORD)},
+                   "customer_booker": (users["customer_booker"], PASSWORD),
+                   "customer_viewer": (users["customer_viewer"], PASSWORD)},
         driver=driver)

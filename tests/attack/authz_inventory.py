@@ -30,6 +30,7 @@ class Route:
     rule: str           # Flask's rule, e.g. /api/v1/orders/<string:order_id>
     endpoint: str
     roles: tuple | None  # the roles the view declares with gateway.auth.requires, None if unguarded
+    personal: bool = False   # marked services.common.caller.personal: read-only callers may write
 
     @property
     def key(self) -> tuple[str, str]:
@@ -71,14 +72,19 @@ def gateway_routes() -> list[Route]:
         view = app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - IGNORED_METHODS):
             if not is_page(rule, method):
-                found.append(Route(method, rule.rule, rule.endpoint, _declared_roles(view, method)))
+                found.append(Route(method, rule.rule, rule.endpoint, _declared_roles(view, method),
+                                   bool(getattr(_view_of(view, method), "personal", False))))
     return sorted(found, key=lambda r: r.key)
 
 
+def _view_of(view, method: str):
+    """A MethodView keeps one view per HTTP method."""
+    return getattr(getattr(view, "view_class", None), method.lower(), view)
+
+
 def _declared_roles(view, method: str):
-    """The roles of ``requires`` on the view (a MethodView keeps one view per HTTP method)."""
-    target = getattr(getattr(view, "view_class", None), method.lower(), view)
-    return getattr(target, "required_roles", None)
+    """The roles of ``requires`` on the view."""
+    return getattr(_view_of(view, method), "required_roles", None)
 
 
 def rpc_methods() -> list[RpcMethod]:

@@ -73,7 +73,7 @@ def cases(stack, admin_token, a, b) -> list[Case]:
         def check(answer):
             mine = [i for i in get(stack, "/api/v1/invites", token).json() if i["email"] == email]
             theirs = [i for i in get(stack, "/api/v1/invites", b_token).json() if i["email"] == email]
-            if theirs or not mine or any(i.get("role") not in ("customer_user", "customer_admin") for i in mine):
+            if theirs or not mine or any(i.get("role") not in ("customer_booker", "customer_admin") for i in mine):
                 return f"invite stored as {mine}, in B's: {theirs}"
             return None
         return check

@@ -19,7 +19,8 @@ import uuid
 
 import pytest
 
-from services.common.caller import CallerContext
+from gateway.auth import SAFE_METHODS
+from services.common.caller import READ_ONLY_ROLES, CallerContext
 from tests.attack import authz_mass_assignment, authz_table
 from tests.attack.authz_callers import CUSTOMER_ROLES, ROLES, make_callers, make_side
 from tests.attack.authz_crossing import settled_snapshot, snapshot, walk_routes
@@ -45,15 +46,18 @@ def checked(n: int = 1) -> None:
 
 
 # --- the table against the code ----------------------------------------------------------------
-def expected_from_declaration(roles: tuple) -> dict[str, str]:
+def expected_from_declaration(route) -> dict[str, str]:
     """What a route guarded by gateway.auth.requires(*roles) must answer each role: drivers have
-    no HTTP credential (their apps speak AMQP), so the gateway does not know them (401)."""
+    no HTTP credential (their apps speak AMQP), so the gateway does not know them (401); a
+    read-only role (the customer's viewer) is refused every write but its own (@personal)."""
     cells = {}
     for role in ROLES:
         if role in ("anonymous", "driver"):
             cells[role] = "401"
+        elif role in READ_ONLY_ROLES and route.method not in SAFE_METHODS and not route.personal:
+            cells[role] = "403"
         else:
-            cells[role] = "allow" if not roles or role in roles else "403"
+            cells[role] = "allow" if not route.roles or role in route.roles else "403"
     return cells
 
 
@@ -72,7 +76,7 @@ def test_the_table_names_every_route_and_rpc_method_and_nothing_else():
     for route in routes:
         if route.roles is not None:
             checked()
-            want = expected_from_declaration(route.roles)
+            want = expected_from_declaration(route)
             row = rows[route.key]
             wrong = {role: (row[role], want[role]) for role in ROLES if row[role] != want[role]}
             if wrong:
@@ -130,7 +134,7 @@ def _contexts(stack, world, amqp_uri) -> dict[str, object]:
     key's and the driver's as identity itself turns their secrets into callers."""
     callers, a = world["callers"], world["a"]
     me = {role: get(stack, "/api/v1/me", callers.http[role]).json()
-          for role in ("operator_admin", "dispatcher", "customer_admin", "customer_user")}
+          for role in ("operator_admin", "dispatcher", "customer_admin", "customer_booker", "customer_viewer")}
     anonymous = RpcCaller(amqp_uri, None)
     try:
         key = anonymous.rpc.identity.authenticate_api_key(callers.http["api_key"])
@@ -138,7 +142,8 @@ def _contexts(stack, world, amqp_uri) -> dict[str, object]:
     finally:
         anonymous.stop()
     assert key["customer_id"] == a.customer_id and driver["role"] == "driver"
-    contexts = {role: signed(CallerContext(role, me[role]["id"], me[role].get("customer_id")))
+    contexts = {role: signed(CallerContext(role, me[role]["id"], me[role].get("customer_id"),
+                                              me[role].get("sites")))
                 for role in me}
     contexts.update(api_key=signed(CallerContext(**key)), driver=signed(CallerContext(**driver)),
                     anonymous=None)
@@ -194,7 +199,8 @@ def test_pitfall_09_forged_caller_contexts_are_refused_by_every_rpc_method(stack
 # --- customer A against customer B ------------------------------------------------------------
 @pytest.mark.parametrize("who", [
     "customer_admin",
-    pytest.param("customer_user", marks=pytest.mark.slow),
+    pytest.param("customer_booker", marks=pytest.mark.slow),
+    pytest.param("customer_viewer", marks=pytest.mark.slow),
     pytest.param("api_key", marks=pytest.mark.slow),
 ])
 def test_customer_a_reaches_nothing_of_customer_b(stack, world, who):

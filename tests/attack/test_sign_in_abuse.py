@@ -198,7 +198,7 @@ def test_the_answer_time_does_not_reveal_whether_the_email_exists(stack, admin_t
             owner = post(stack, "/api/v1/admin/customers", {"name": f"Timed {uuid.uuid4().hex[:6]}"}, admin_token).json()
         email = f"timed.{uuid.uuid4().hex[:8]}@abuse.example"
         made = post(stack, f"/api/v1/admin/customers/{owner['id']}/users",
-                    {"email": email, "name": "Timed", "role": "customer_user"}, admin_token)
+                    {"email": email, "name": "Timed", "role": "customer_booker"}, admin_token)
         assert made.status_code == 201, made.text
         known.append(email)
     unknown = [f"timed.{uuid.uuid4().hex[:8]}@abuse.example" for _ in known]

@@ -203,7 +203,7 @@ def sign_in(stack, email, password=PASSWORD):
     return response.json()["access_token"]
 
 
-def invite_and_accept(stack, mailbox, admin_token, customer_id, email, role="customer_user"):
+def invite_and_accept(stack, mailbox, admin_token, customer_id, email, role="customer_booker"):
     sent = post(stack, f"/api/v1/admin/customers/{customer_id}/invites",
                 {"emails": [email], "role": role}, admin_token)
     assert sent.status_code == 201, sent.text

@@ -134,7 +134,7 @@ def test_webhook_urls_inside_the_network_are_refused(stack, mailbox, admin_token
     bad_events = post(stack, "/api/v1/webhooks", {"url": "http://127.0.0.1:9/", "events": ["user.created"]},
                       acme["token"])
     assert bad_events.status_code == 422      # identity's events are not offered to partners
-    plain = _customer(stack, mailbox, admin_token, role="customer_user")
+    plain = _customer(stack, mailbox, admin_token, role="customer_booker")
     assert post(stack, "/api/v1/webhooks", {"url": "http://127.0.0.1:9/", "events": ["order.submitted"]},
                 plain["token"]).status_code == 403
 

@@ -25,11 +25,13 @@ def make_customer(stack, mailbox, admin_token, tag):
                               f"admin.{tag.lower()}.{uuid.uuid4().hex[:6]}@scope.example", "customer_admin")
     user = invite_and_accept(stack, mailbox, admin_token, customer["id"],
                              f"user.{tag.lower()}.{uuid.uuid4().hex[:6]}@scope.example")
+    viewer = invite_and_accept(stack, mailbox, admin_token, customer["id"],
+                               f"viewer.{tag.lower()}.{uuid.uuid4().hex[:6]}@scope.example", "customer_viewer")
     key = post(stack, "/api/v1/api-keys", {"name": f"key {tag}"}, admin).json()
     pending = post(stack, "/api/v1/invites", {"emails": [f"pending.{tag.lower()}.{uuid.uuid4().hex[:6]}@scope.example"]},
                    admin).json()[0]
     me = get(stack, "/api/v1/me", admin).json()
-    return {"customer": customer, "admin": admin, "user": user, "key": key, "invite": pending, "me": me,
+    return {"customer": customer, "admin": admin, "user": user, "viewer": viewer, "key": key, "invite": pending, "me": me,
             **order_objects(stack, admin_token, customer, admin, tag)}
 
 

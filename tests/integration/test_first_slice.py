@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
-from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
+from services.common.caller import CUSTOMER_BOOKER, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import Forbidden, NotFound, Unauthenticated
 from services.identity.accounts import ensure_admin
@@ -42,7 +42,7 @@ def test_sign_in_me_and_create_customer_through_rpc(platform, rpc):
     copy = wait_for(lambda: _settings(rpc, me, customer["id"]), what="the orders service's copy")
     assert copy == {"customer_id": customer["id"], "client_id": customer["client_id"],
                     "name": "Slice Freight", "is_active": True, "require_dimensions": True,
-                    "allow_order_upload": True}
+                    "allow_order_upload": True, "sites": [], "approval_limit": None}
     rpc.call("identity", "update_customer", customer["id"], {"require_dimensions": False}, caller=me)
     wait_for(lambda: _settings(rpc, me, customer["id"])["require_dimensions"] is False,
              what="customer.updated applied")
@@ -51,7 +51,7 @@ def test_sign_in_me_and_create_customer_through_rpc(platform, rpc):
 def test_scoping_holds_across_the_rpc_boundary(platform, rpc):
     with pytest.raises(Unauthenticated):
         rpc.call("identity", "login", {"email": platform, "password": "wrong password"})
-    intruder = CallerContext(role=CUSTOMER_USER, user_id="u-x", customer_id="cust-x")
+    intruder = CallerContext(role=CUSTOMER_BOOKER, user_id="u-x", customer_id="cust-x")
     with pytest.raises(Forbidden):
         rpc.call("identity", "create_customer", {"name": "Nope"}, caller=intruder)
     with pytest.raises(NotFound):       # another customer's settings look like no customer at all

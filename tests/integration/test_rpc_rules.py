@@ -9,7 +9,7 @@ import pytest
 from kombu import Connection, Queue
 
 from gateway.rpc import RPC_EXCHANGE
-from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
+from services.common.caller import CUSTOMER_BOOKER, OPERATOR_ADMIN, CallerContext
 from services.common.errors import DeadlineExceeded, Unauthenticated
 from tests.conftest import wait_for
 
@@ -20,9 +20,9 @@ STAFF = CallerContext(role=OPERATOR_ADMIN, user_id="staff-1")
 
 def test_the_signed_caller_reaches_the_service(probe, rpc):
     probe()
-    customer = CallerContext(role=CUSTOMER_USER, user_id="u-1", customer_id="cust-1")
+    customer = CallerContext(role=CUSTOMER_BOOKER, user_id="u-1", customer_id="cust-1")
     assert rpc.call("probe", "whoami", caller=customer) == {
-        "role": CUSTOMER_USER, "user_id": "u-1", "customer_id": "cust-1"}
+        "role": CUSTOMER_BOOKER, "user_id": "u-1", "customer_id": "cust-1"}
     with pytest.raises(Unauthenticated):
         rpc.call("probe", "whoami")        # no context at all
 

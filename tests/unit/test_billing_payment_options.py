@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from services.billing import payments as payment_rules
 from services.billing.models import Base, LedgerEntry, Payment, SavedPaymentMethod
 from services.billing.providers import get_provider
-from services.common.caller import CUSTOMER_USER, CallerContext
+from services.common.caller import CUSTOMER_BOOKER, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import Conflict, Forbidden, NotFound, PaymentDeclined, ValidationFailed
 from tests.unit import test_billing
@@ -132,7 +132,7 @@ def test_saved_cards_belong_to_their_customer_and_only_its_admins_manage_them(fa
         inv = invoice(factory, alice)
         call(factory, alice, "pay_invoice", inv["id"], {"amount": "121.00", "payment_method": token, "save_card": True})
     visa, amex = call(factory, alice, "list_payment_methods")["items"]
-    clerk = CallerContext(role=CUSTOMER_USER, user_id=str(uuid.uuid4()), customer_id=alice.customer_id)
+    clerk = CallerContext(role=CUSTOMER_BOOKER, user_id=str(uuid.uuid4()), customer_id=alice.customer_id)
     assert len(call(factory, clerk, "list_payment_methods")["items"]) == 2   # a clerk may pay with them
     with pytest.raises(Forbidden):
         call(factory, clerk, "delete_payment_method", visa["id"])
@@ -158,7 +158,7 @@ def test_auto_pay_charges_an_issued_invoice_once_even_when_the_event_comes_twice
     with pytest.raises(ValidationFailed):                           # no saved card yet
         call(factory, alice, "update_autopay", {"enabled": True})
     card = with_saved_card(factory, alice)
-    clerk = CallerContext(role=CUSTOMER_USER, user_id="u2", customer_id=alice.customer_id)
+    clerk = CallerContext(role=CUSTOMER_BOOKER, user_id="u2", customer_id=alice.customer_id)
     with pytest.raises(Forbidden):
         call(factory, clerk, "update_autopay", {"enabled": True})
     assert call(factory, alice, "update_autopay", {"enabled": True})["payment_method"]["id"] == card["id"]

@@ -7,7 +7,7 @@ from services.common import caller as c
 from services.common.caller import CallerContext
 from services.common.errors import Forbidden, NotFound, Unauthenticated
 
-CUSTOMER = CallerContext(role=c.CUSTOMER_USER, user_id="u1", customer_id="cust-a")
+CUSTOMER = CallerContext(role=c.CUSTOMER_BOOKER, user_id="u1", customer_id="cust-a")
 ADMIN = CallerContext(role=c.OPERATOR_ADMIN, user_id="u0")
 
 
@@ -19,7 +19,7 @@ def test_pitfall_09_a_forged_or_altered_context_is_refused():
     """PITFALLS 9: context headers are not authentication; only a signed context counts."""
     token = c.sign(CUSTOMER, time.time() + 5)
     payload, mac = token.split(".")
-    forged = c.sign(CallerContext(role=c.CUSTOMER_USER, user_id="u1", customer_id="cust-b"),
+    forged = c.sign(CallerContext(role=c.CUSTOMER_BOOKER, user_id="u1", customer_id="cust-b"),
                     time.time() + 5).split(".")[0]
     ctx = c.verify(f"{forged}.{mac}")
     assert ctx.problem and ctx.customer_id is None
@@ -53,7 +53,7 @@ def test_a_customer_role_without_customer_id_cannot_be_signed_nor_accepted():
 
     from services.common.keys import derive_key
 
-    body = base64.urlsafe_b64encode(json.dumps({"role": "customer_user", "user_id": "u",
+    body = base64.urlsafe_b64encode(json.dumps({"role": "customer_booker", "user_id": "u",
                                                 "exp": time.time() + 5}).encode()).rstrip(b"=").decode()
     mac = base64.urlsafe_b64encode(hmac.new(derive_key("caller-context"), body.encode(),
                                             hashlib.sha256).digest()).rstrip(b"=").decode()

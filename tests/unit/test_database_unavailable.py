@@ -44,7 +44,7 @@ def test_a_timer_whose_commit_fails_does_not_kill_the_container(tmp_path):
     """nameko treats an exception from a dependency's worker_result as fatal to the container."""
     db = Database(service_base())
     db.factory = sessionmaker(make_engine(f"sqlite:///{tmp_path}/x.db"))
-    worker = type("Worker", (), {"entrypoint": SimpleNamespace(method_name="pump")})()
+    worker = type("Worker", (), {"entrypoint": SimpleNamespace(method_name="pump"), "data": {}})()
     unit = db.get_dependency(worker)
 
     def commit():

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_USER, CallerContext
+from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_BOOKER, CallerContext
 from services.common.db import utcnow
 from services.common.errors import Conflict, Forbidden, NotFound, Throttled, Unauthenticated, ValidationFailed
 from services.identity import one_time
@@ -30,7 +30,7 @@ def token_from_event(factory, invite_id):
     return one_time.derive(PURPOSE, invite_id, nonce)
 
 
-def accepted_user(factory, admin, customer, email, role=CUSTOMER_USER):
+def accepted_user(factory, admin, customer, email, role=CUSTOMER_BOOKER):
     [inv] = call(factory, admin, "invite", customer["id"], {"emails": [email], "role": role})
     user = call(factory, None, "accept_invite", {"token": token_from_event(factory, inv["id"]),
                                                  "name": "Pat", "password": GOOD_PASSWORD})
@@ -49,7 +49,7 @@ def test_an_invitation_is_accepted_once_with_the_token_of_its_latest_email(facto
     with pytest.raises(NotFound):      # the resend killed the first link
         call(factory, None, "accept_invite", {"token": first, "name": "N", "password": GOOD_PASSWORD})
     user = call(factory, None, "accept_invite", {"token": latest, "name": "Nia", "password": GOOD_PASSWORD})
-    assert user["customer_id"] == customer["id"] and user["role"] == CUSTOMER_USER
+    assert user["customer_id"] == customer["id"] and user["role"] == CUSTOMER_BOOKER
     with pytest.raises(NotFound):      # single use
         call(factory, None, "accept_invite", {"token": latest, "name": "Again", "password": GOOD_PASSWORD})
     login = call(factory, None, "login", {"email": "new.person@client.example", "password": GOOD_PASSWORD})
@@ -300,7 +300,7 @@ def test_staff_opened_by_the_operator_start_with_a_temporary_password(factory, a
     call(factory, me, "check_session", again_claims["jti"], again_claims["iat"], again_claims["sid"])
     assert "disp@operator.example" in {u["email"] for u in call(factory, admin, "list_staff")}
     with pytest.raises(ValidationFailed):      # staff roles only, without a customer
-        call(factory, admin, "create_user", {"email": "x@operator.example", "name": "X", "role": "customer_user"})
+        call(factory, admin, "create_user", {"email": "x@operator.example", "name": "X", "role": "customer_booker"})
     with pytest.raises(Forbidden):
         call(factory, me, "create_user", {"email": "y@operator.example", "name": "Y", "role": "dispatcher"})
 
@@ -342,7 +342,6 @@ def test_two_factor_is_a_persons_an_api_key_or_a_driver_is_refused_not_a_500(fac
 def test_two_factor_sign_in_with_app_codes_and_one_time_recovery_codes(factory, admin):
     import pyotp
 
-    from services.common import tokens
     from services.identity.two_factor import CODE_REQUIRED
 
     customer = new_customer(factory, admin, "Two Factor Co")
@@ -404,7 +403,7 @@ def test_sso_links_only_to_existing_users_or_pending_invitations(factory, admin)
     assert later["user"]["id"] == member.user_id            # the link holds, whatever the email became
     call(factory, admin, "invite", customer["id"], {"emails": ["invited@sso.example"]})
     invited = call(factory, None, "sso_sign_in", "microsoft", "m-1", "invited@sso.example", True)
-    assert invited["user"]["customer_id"] == customer["id"] and invited["user"]["role"] == CUSTOMER_USER
+    assert invited["user"]["customer_id"] == customer["id"] and invited["user"]["role"] == CUSTOMER_BOOKER
     with pytest.raises(Unauthenticated, match="invitation"):
         call(factory, None, "sso_sign_in", "google", "g-2", "stranger@nowhere.example", True)
     with pytest.raises(Unauthenticated):

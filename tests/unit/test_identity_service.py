@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from services.common import tokens
-from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
+from services.common.caller import CUSTOMER_BOOKER, OPERATOR_ADMIN, CallerContext
 from services.common.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from services.identity.models import Base, Customer, User
 from tests.unit.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, call
@@ -35,7 +35,7 @@ def test_me_answers_for_the_caller_only(factory, admin):
     with pytest.raises(Unauthenticated):
         call(factory, CallerContext(role="anonymous"), "get_me")
     with pytest.raises(NotFound):
-        call(factory, CallerContext(role=CUSTOMER_USER, user_id=admin.user_id, customer_id="other"), "get_me")
+        call(factory, CallerContext(role=CUSTOMER_BOOKER, user_id=admin.user_id, customer_id="other"), "get_me")
 
 
 def test_creating_a_customer_writes_it_and_its_event_in_one_transaction(factory, admin):
@@ -70,7 +70,7 @@ def test_idempotency_key_returns_the_first_answer_and_creates_once(factory, admi
 
 
 def test_customers_and_staff_rights(factory, admin):
-    customer = CallerContext(role=CUSTOMER_USER, user_id="u", customer_id="c")
+    customer = CallerContext(role=CUSTOMER_BOOKER, user_id="u", customer_id="c")
     with pytest.raises(Forbidden):
         call(factory, customer, "create_customer", {"name": "Mine"})
     with pytest.raises(Forbidden):

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
+from services.common.caller import CUSTOMER_BOOKER, OPERATOR_ADMIN, CallerContext
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.orders import import_mappings
 from services.orders.models import Import, Order
@@ -125,7 +125,7 @@ def test_a_preview_of_a_large_file_shows_its_rows_without_counting_it_all(factor
 def test_the_import_address_is_made_and_rotated_by_a_customer_admin_only(factory):
     alice = customer(factory)
     assert call(factory, alice, "get_import_address")["address"] is None
-    user = CallerContext(role=CUSTOMER_USER, user_id=str(uuid.uuid4()), customer_id=alice.customer_id)
+    user = CallerContext(role=CUSTOMER_BOOKER, user_id=str(uuid.uuid4()), customer_id=alice.customer_id)
     with pytest.raises(Forbidden):
         call(factory, user, "rotate_import_address")
     made = call(factory, alice, "rotate_import_address")["address"]

@@ -7,12 +7,12 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from services.common import caller, keys, tokens
-from services.common.caller import CUSTOMER_USER, CallerContext
+from services.common.caller import CUSTOMER_BOOKER, CallerContext
 from services.common.errors import Unauthenticated
 from services.identity import one_time
 
 OLD, NEW = "old-root-secret-0123456789", "new-root-secret-9876543210"
-ME = CallerContext(role=CUSTOMER_USER, user_id="u-1", customer_id="c-1")
+ME = CallerContext(role=CUSTOMER_BOOKER, user_id="u-1", customer_id="c-1")
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_prepare_reseals_stored_totp_and_webhook_secrets_with_the_new_key(rotate
         base.metadata.create_all(engines[service])
     rotate(OLD)
     with Session(engines["identity"]) as session, session.begin():
-        session.add(User(email="two@factor.example", role="customer_user",
+        session.add(User(email="two@factor.example", role="customer_booker",
                          totp_secret=keys.seal("totp-secret", "JBSWY3DPEHPK3PXP")))
     with Session(engines["notify"]) as session, session.begin():
         session.add(WebhookEndpoint(url="https://partner.example/hook", event_types=["*"],

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 from standardwebhooks import Webhook
 
-from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_USER, OPERATOR_ADMIN, SERVICE, CallerContext
+from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_BOOKER, OPERATOR_ADMIN, SERVICE, CallerContext
 from services.common.errors import NotFound, ValidationFailed
 from services.notify import email_queue, payloads, preferences, webhooks
 from services.notify.models import (Base, EmailMessage, Notification, WebhookDelivery, WebhookEndpoint)
@@ -57,7 +57,7 @@ def customer(factory, name, sharing="exact"):
     return customer_id
 
 
-def user(factory, customer_id, email, role=CUSTOMER_USER):
+def user(factory, customer_id, email, role=CUSTOMER_BOOKER):
     user_id = str(uuid.uuid4())
     hear(factory, "user.activated", customer_id, {"user_id": user_id, "email": email, "role": role,
                                                   "customer_id": customer_id, "name": email.split("@")[0]})
@@ -103,6 +103,26 @@ def test_an_event_reaches_only_its_customers_users_never_another_customer(factor
         call(factory, eve, "mark_read", mine["items"][0]["id"])
 
 
+def test_a_user_limited_to_sites_hears_only_of_its_sites_orders(factory):
+    acme = customer(factory, "Sited")
+    everyone = user(factory, acme, "all@sited.example")
+    north = user(factory, acme, "north@sited.example")
+    hear(factory, "user.updated", acme, {"user_id": north.user_id, "email": "north@sited.example",
+                                         "role": CUSTOMER_BOOKER, "customer_id": acme, "sites": ["NORTH"]})
+    hq, lab, loose = (str(uuid.uuid4()) for _ in range(3))
+    for order_id, site in ((hq, "NORTH"), (lab, "SOUTH"), (loose, None)):
+        hear(factory, "order.status_changed", acme, {"order_id": order_id, "reference": f"R-{site}", "kind": "delivery",
+                                                     "status": "in_transit", "site": site})
+    # An event that names the order but not its site (a tracking event) is sited by notify's copy.
+    hear(factory, "order.status_changed", acme, {"order_id": lab, "reference": "R-SOUTH", "kind": "delivery",
+                                                 "status": "delivered"})
+    told = {}
+    for n in rows(factory, Notification):
+        told.setdefault(n.user_id, set()).add(n.title)
+    assert told[north.user_id] == {"Order R-NORTH is out for delivery"}
+    assert len(told[everyone.user_id]) == 4
+
+
 def test_staff_hear_what_customers_they_follow_ask_and_not_the_rest(factory):
     acme, other = customer(factory, "Acme"), customer(factory, "Other")
     user(factory, acme, "ann@acme.example")
@@ -110,7 +130,7 @@ def test_staff_hear_what_customers_they_follow_ask_and_not_the_rest(factory):
     call(factory, me, "follow", {"customer_id": acme})
     for customer_id in (acme, other):
         hear(factory, "message.posted", customer_id, {
-            "conversation_id": str(uuid.uuid4()), "order_id": None, "message_id": "m", "author_role": CUSTOMER_USER,
+            "conversation_id": str(uuid.uuid4()), "order_id": None, "message_id": "m", "author_role": CUSTOMER_BOOKER,
             "author_side": "customer", "subject": "Pallets", "preview": "Can you take 3 more?"})
     titles = [n["title"] for n in call(factory, me, "list_notifications", {})["items"]]
     assert titles == ["Acme wrote"]
@@ -187,7 +207,7 @@ def test_account_emails_carry_identitys_secret_and_forget_it_once_sent(factory, 
         return {"kind": "activation", "to": "new@acme.example", "name": "New", "user_id": "u9", "customer_id": "c",
                 "context": {"email": "new@acme.example", "password": "s3cret-temp-pass", "sign_in_url": "https://p/"}}
 
-    hear(factory, "user.created", "c", {"user_id": "u9", "email": "new@acme.example", "role": CUSTOMER_USER,
+    hear(factory, "user.created", "c", {"user_id": "u9", "email": "new@acme.example", "role": CUSTOMER_BOOKER,
                                         "customer_id": "c", "nonce": "n"}, identity=identity)
     hear(factory, "invite.sent", "c", {"invite_id": "i", "email": "x@acme.example", "customer_id": "c", "nonce": "n"},
          identity=lambda method, event: None)      # stale: identity says not any more

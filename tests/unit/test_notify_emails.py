@@ -29,6 +29,8 @@ SAMPLES = {
     "order_failed": {"order": ORDER, "reason": "Nobody at the address", "failed_at": "2026-12-03T09:20:00Z"},
     "order_cancelled": {"order": ORDER},
     "order_late": {"order": ORDER, "eta": "2026-12-03T11:30:00Z", "window_end": "2026-12-03T10:00:00Z"},
+    "order_approval_requested": {"order": ORDER, "total": EUR, "limit": {"amount": "1000.00", "currency": "EUR"}},
+    "order_approval_decided": {"order": ORDER, "approved": False, "reason": "Use the <cheaper> carrier"},
     "message_posted": {"order": ORDER, "conversation_id": "c-1", "subject": "Pallet count",
                        "preview": "Can you bring\ntwo extra pallets?", "from_operator": True},
     "quote_sent": {"quote": {"id": "q-1", "number": "Q-2026-0012", "total": EUR, "valid_until": "2026-12-17"}},
@@ -46,7 +48,8 @@ SAMPLES = {
                          "reason": "20 deliveries failed in a row", "last_status_code": 503},
 }
 # The link each kind's call to action opens.
-LINKS = {"order_submitted": f"/orders/{ORDER['id']}", "quote_sent": "/quotes/q-1",
+LINKS = {"order_submitted": f"/orders/{ORDER['id']}", "order_approval_requested": f"/orders/{ORDER['id']}",
+         "order_approval_decided": f"/orders/{ORDER['id']}", "quote_sent": "/quotes/q-1",
          "quote_requested": "/quotes/q-1", "invoice_issued": "/invoices/i-1",
          "invoice_overdue": "/invoices/i-1", "payment_received": "/invoices/i-1", "payment_failed": "/invoices/i-1",
          "import_finished": "/imports/imp-1", "message_posted": "/conversations/c-1",

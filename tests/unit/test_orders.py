@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from services.common.caller import (API_KEY, CUSTOMER_ADMIN, CUSTOMER_USER, DISPATCHER,
+from services.common.caller import (API_KEY, CUSTOMER_ADMIN, CUSTOMER_BOOKER, DISPATCHER,
                                     OPERATOR_ADMIN, CallerContext)
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.orders.models import Base, Order, StatusChange
@@ -288,7 +288,7 @@ def test_list_filters_search_sort_and_pages(factory):
 
 def test_the_users_choice_of_columns_is_kept(factory):
     alice = customer(factory)
-    colleague = CallerContext(role=CUSTOMER_USER, user_id="u-2", customer_id=alice.customer_id)
+    colleague = CallerContext(role=CUSTOMER_BOOKER, user_id="u-2", customer_id=alice.customer_id)
     assert "reference" in call(factory, alice, "get_list_view")["columns"]
     call(factory, alice, "save_list_view", {"columns": ["status", "reference", "eta"], "sort": "-window_start"})
     assert call(factory, alice, "get_list_view")["columns"] == ["status", "reference", "eta"]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from services.common.caller import CUSTOMER_USER, OPERATOR_ADMIN, CallerContext
+from services.common.caller import CUSTOMER_BOOKER, OPERATOR_ADMIN, CallerContext
 from services.common.db import UnitOfWork
 from services.common.errors import NotFound
 from services.common.events import make_envelope
@@ -24,7 +24,7 @@ OPERATOR = CallerContext(role=OPERATOR_ADMIN, user_id="op")
 
 
 def customer(cid):
-    return CallerContext(role=CUSTOMER_USER, user_id=f"user-{cid}", customer_id=cid)
+    return CallerContext(role=CUSTOMER_BOOKER, user_id=f"user-{cid}", customer_id=cid)
 
 
 @pytest.fixture

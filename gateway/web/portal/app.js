@@ -3,7 +3,7 @@
 import { applyBranding, brandName, loadBranding, logo } from './lib/brand.js';
 import { h, replace } from './lib/dom.js';
 import * as router from './lib/router.js';
-import { isCustomer, isStaff, load, session, signOut } from './lib/session.js';
+import { canBook, canPay, isCustomer, isStaff, load, session, signOut } from './lib/session.js';
 import { errorBox, loading, toast } from './lib/ui.js';
 import { MODULES } from './screens/index.js';
 
@@ -23,6 +23,8 @@ function allowed(route) {
     case 'public': return true;
     case 'signed-out': return !session.user;
     case 'customer': return isCustomer();
+    case 'booker': return isCustomer() && canBook();      // a customer's screens that write orders
+    case 'payer': return canPay();
     case 'staff': return isStaff();
     default: return !!session.user;
   }

@@ -30,7 +30,7 @@ def walk_menu(tab, who: str, size: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def customer_user(stack, mailbox, admin_token):
+def customer_booker(stack, mailbox, admin_token):
     made = post(stack, "/api/v1/admin/customers", {"name": f"Screens {uuid.uuid4().hex[:6]}"}, admin_token).json()
     email = f"screens.{uuid.uuid4().hex[:6]}@customer.example"
     invite_and_accept(stack, mailbox, admin_token, made["id"], email, role="customer_admin")
@@ -51,24 +51,24 @@ def test_every_operator_screen_renders_clean(tabs, viewport, size):
 
 
 @pytest.mark.parametrize("viewport,size", [(DESKTOP, "desktop"), (PHONE, "phone")])
-def test_every_customer_screen_renders_clean(tabs, customer_user, viewport, size):
+def test_every_customer_screen_renders_clean(tabs, customer_booker, viewport, size):
     tab = tabs(viewport)
-    tab.sign_in(*customer_user)
+    tab.sign_in(*customer_booker)
     paths = walk_menu(tab, "customer", size)
     assert {"/orders", "/invoices"} <= set(paths) and not any(p.startswith("/admin") for p in paths)
 
 
-def test_signed_out_pages_and_a_deep_link_go_through_sign_in(tabs, customer_user):
+def test_signed_out_pages_and_a_deep_link_go_through_sign_in(tabs, customer_booker):
     tab = tabs()
     page = tab.go("/invoices")
     page.wait_for_url("**/sign-in?next=%2Finvoices")
     tab.check("signed-out-sign-in")
-    tab.field("Email").fill(customer_user[0])
+    tab.field("Email").fill(customer_booker[0])
     tab.field("Password").fill("not the password at all")
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("alert").filter(has_text="").first.wait_for()
     assert "/sign-in" in page.url
-    tab.field("Password").fill(customer_user[1])
+    tab.field("Password").fill(customer_booker[1])
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/invoices")
     # the session is an HttpOnly cookie: nothing of it is visible to scripts or kept in storage
@@ -81,17 +81,17 @@ def test_signed_out_pages_and_a_deep_link_go_through_sign_in(tabs, customer_user
     assert not [c for c in tab.context.cookies() if c["name"] == "portal_session"]
 
 
-def test_keyboard_alone_signs_in_and_works_the_bell(tabs, customer_user):
+def test_keyboard_alone_signs_in_and_works_the_bell(tabs, customer_booker):
     tab = tabs()
     page = tab.go("/sign-in")
     for _ in range(12):                      # from the top of the page to the email field
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.name") == "email":
             break
-    page.keyboard.type(customer_user[0])
+    page.keyboard.type(customer_booker[0])
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.name") == "password"
-    page.keyboard.type(customer_user[1])
+    page.keyboard.type(customer_booker[1])
     page.keyboard.press("Enter")
     page.locator("header .who").wait_for()
     bell = page.get_by_role("button", name=re.compile("^Notifications"))
@@ -105,7 +105,7 @@ def test_keyboard_alone_signs_in_and_works_the_bell(tabs, customer_user):
     assert page.evaluate("document.activeElement.textContent").startswith("Notifications")
 
 
-def test_sso_through_the_portal_signs_the_browser_in_or_says_why_not(tabs, stack, oidc_provider, customer_user):
+def test_sso_through_the_portal_signs_the_browser_in_or_says_why_not(tabs, stack, oidc_provider, customer_booker):
     def provider_user(email):
         sub = f"sub-{uuid.uuid4().hex[:8]}"
         assert requests.put(f"{oidc_provider}/users/{sub}", json={"email": email, "email_verified": True},
@@ -122,7 +122,7 @@ def test_sso_through_the_portal_signs_the_browser_in_or_says_why_not(tabs, stack
         return page
 
     tab = tabs()
-    page = round_trip(tab, provider_user(customer_user[0]))
+    page = round_trip(tab, provider_user(customer_booker[0]))
     page.wait_for_url("**/invoices")
     page.locator("header .who").wait_for()
     tab.check("sso-signed-in")

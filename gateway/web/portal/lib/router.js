@@ -1,7 +1,8 @@
 // Path routing (the emails link to /orders/<id>, /invoices/<id> ...; the gateway answers every
 // portal path with the same page). A screen module exports ``routes``:
 //   {path: '/orders/:id', title: 'Order', render: async ({params, query, app}) => Node,
-//    access: 'customer' | 'staff' | 'signed-in' | 'public' | 'signed-out',
+//    access: 'customer' | 'booker' (a customer's user that may write orders: not a viewer) |
+//            'payer' (a customer admin) | 'staff' | 'signed-in' | 'public' | 'signed-out',
 //    nav: {label: 'Orders', order: 20}}    // nav: listed in the menu (for its access)
 
 const table = [];

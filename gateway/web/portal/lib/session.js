@@ -5,8 +5,19 @@ import { api, setCsrf } from './api.js';
 export const session = { user: null, customer: null, limited: null, expiresIn: 0 };
 
 export const isStaff = () => ['operator_admin', 'dispatcher'].includes(session.user?.role);
-export const isCustomer = () => ['customer_admin', 'customer_user'].includes(session.user?.role);
+export const isCustomer = () => ['customer_admin', 'customer_booker', 'customer_viewer'].includes(session.user?.role);
 export const isCustomerAdmin = () => session.user?.role === 'customer_admin';
+// Viewers read only (the API refuses their writes): screens hide what they could not do.
+export const isViewer = () => session.user?.role === 'customer_viewer';
+/** May place and change orders (and imports, quotes, messages): staff, admins and bookers. */
+export const canBook = () => !!session.user && !isViewer();
+/** May pay, and manage saved cards and auto-pay: the customer's admins only (not bookers). */
+export const canPay = () => isCustomerAdmin();
+/** The customer's sites (cost centres) as [code, "code – name"] options, only the user's own
+ * when it is limited to some; [] when the customer keeps none. */
+export const siteOptions = () => (session.customer?.sites || [])
+  .filter((s) => !session.user?.sites || session.user.sites.includes(s.code))
+  .map((s) => [s.code, `${s.code} – ${s.name}`]);
 export const isOperatorAdmin = () => session.user?.role === 'operator_admin';
 
 /** Ask the gateway whether this browser has a session; fill ``session``. */

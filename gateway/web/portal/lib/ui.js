@@ -181,9 +181,12 @@ export function table({ columns, rows, empty = 'Nothing here yet.', caption, onS
         c.render ? c.render(row) : row[c.key] ?? '—')))))));
 }
 
+// Statuses whose words are not their code's.
+const BADGE_LABELS = { pending_approval: 'Waiting for approval' };
+
 /** A status as a coloured badge (the class names are in app.css). */
 export function badge(status) {
-  return h('span', { class: `badge badge-${String(status).replaceAll('_', '-')}` }, fmt.label(status));
+  return h('span', { class: `badge badge-${String(status).replaceAll('_', '-')}` }, BADGE_LABELS[status] || fmt.label(status));
 }
 
 /** A message that says what happened: toast('Saved'), toast('Could not ...', 'error'). */

@@ -12,7 +12,7 @@ import { action, badge, card, dialog, errorBox, facts, field, form as uiForm, lo
 const PER_PAGE = 25;
 const EMAILS_PER_PAGE = 10;   // below the settings, on a phone: keep it short
 const LOCATION_SHARING = [['exact', 'Exact position'], ['approximate', 'Approximate (area only)'], ['none', 'None']];
-const INVITE_ROLES = [['customer_user', 'Customer user'], ['customer_admin', 'Customer admin']];
+const INVITE_ROLES = [['customer_booker', 'Customer user'], ['customer_admin', 'Customer admin']];
 // What webhooks may subscribe to: asked of the API (GET /webhooks/event-types) on each screen that needs it.
 let WEBHOOK_EVENTS = [];
 // The actions the identity service records in its audit log (services/identity/*: audit.record).
@@ -351,14 +351,14 @@ async function customerScreen({ params, app }) {
     label: 'Invite people', submit: 'Send invites',
     fields: [
       { name: 'emails', label: 'Email addresses', type: 'textarea', required: true, rows: 4, hint: 'One per line or separated by commas; at most 20 users per customer, invitations included.' },
-      { name: 'role', label: 'Role', type: 'select', options: INVITE_ROLES, value: 'customer_user' },
+      { name: 'role', label: 'Role', type: 'select', options: INVITE_ROLES, value: 'customer_booker' },
     ],
     onSubmit: async (vals, formEl) => {
       const emails = [...new Set((vals.emails || '').split(/[\s,;]+/).map((e) => e.trim()).filter(Boolean))];
       if (!emails.length) throw fieldError('emails', 'Enter at least one email address.');
       let sent;
       try {
-        sent = await post(`/admin/customers/${id}/invites`, { emails, role: vals.role || 'customer_user' });
+        sent = await post(`/admin/customers/${id}/invites`, { emails, role: vals.role || 'customer_booker' });
       } catch (error) {
         throw inviteError(error, emails);
       }
@@ -376,7 +376,7 @@ async function customerScreen({ params, app }) {
       fields: [
         { name: 'name', label: 'Name', required: true, autocomplete: 'off' },
         { name: 'email', label: 'Email', type: 'email', required: true, autocomplete: 'off' },
-        { name: 'role', label: 'User role', type: 'select', options: INVITE_ROLES, value: 'customer_user' },
+        { name: 'role', label: 'User role', type: 'select', options: INVITE_ROLES, value: 'customer_booker' },
       ],
       onSubmit: async (vals, formEl) => {
         const user = await post(`/admin/customers/${id}/users`, vals);

@@ -4,7 +4,7 @@
 // exported: the quote request (screens/quotes.js) describes its order with the same fields.
 import { api } from '../lib/api.js';
 import { $$, h } from '../lib/dom.js';
-import { session } from '../lib/session.js';
+import { session, siteOptions } from '../lib/session.js';
 import * as ui from '../lib/ui.js';
 
 const KINDS = [['delivery', 'Delivery'], ['booking', 'Booking (pickup at a set time)'], ['rental', 'Rental']];
@@ -87,9 +87,16 @@ export function orderEditor({ order = {}, places = [], prefix = '' } = {}) {
   };
   kindField.querySelector('select').addEventListener('change', showKind);
 
+  // The site (cost centre) it is booked for, when the company keeps sites (orders only, not
+  // quote requests): a user limited to some sites picks one of its own, and must.
+  const mine = session.user?.sites;
+  const sites = prefix ? [] : siteOptions().filter(([code]) => !mine || mine.includes(code));
+  const siteField = sites.length ? ui.field({ name: 'site', label: 'Site', type: 'select', required: !!mine, value: order.site || '',
+    options: mine ? [['', 'Choose a site'], ...sites] : [['', 'No site'], ...sites], hint: 'The site or cost centre this order is booked for.' }) : null;
   const general = ui.card('Order',
     grid(kindField,
-      ui.field({ name: p('reference'), label: 'Your reference', value: order.reference, hint: 'Left empty, the portal gives the order one.', attrs: { maxlength: 64 } })),
+      ui.field({ name: p('reference'), label: 'Your reference', value: order.reference, hint: 'Left empty, the portal gives the order one.', attrs: { maxlength: 64 } }),
+      siteField),
     bookingSet, rentalSet,
     ui.field({ name: p('notes'), label: 'Notes for the operator', type: 'textarea', value: order.notes }));
 
@@ -244,7 +251,7 @@ export function orderEditor({ order = {}, places = [], prefix = '' } = {}) {
     data.items = (data.items || []).filter(Boolean);
     if (forPatch) {
       // A PATCH keeps what is not sent: a field emptied here must be sent as null to clear it.
-      for (const key of ['notes', 'pickup_at', 'passengers', 'vehicle_type', 'rental_start', 'rental_end']) {
+      for (const key of ['notes', 'pickup_at', 'passengers', 'vehicle_type', 'rental_start', 'rental_end', ...(siteField ? ['site'] : [])]) {
         if (!(key in data)) data[key] = null;
       }
     }
@@ -320,7 +327,7 @@ async function newOrder({ app }) {
     onSave: async (values, mode) => {
       const body = { ...editor.body(values), submit: mode === 'submit' };
       const order = await api('/orders', { method: 'POST', body, headers: { 'Idempotency-Key': key } });
-      ui.toast(mode === 'submit' ? `Order ${order.reference} submitted.` : `Draft ${order.reference} saved.`);
+      ui.toast(savedText(order, mode));
       app.navigate(`/orders/${order.id}`);
     },
   });
@@ -328,6 +335,14 @@ async function newOrder({ app }) {
     h('p', { class: 'muted' }, 'Fields marked * are required. ',
       'Many orders at once? ', h('a', { href: '/imports' }, 'Import a spreadsheet'), '.'),
     formEl);
+}
+
+/** What saving said: above the company's approval limit, a submitted order waits for an admin. */
+function savedText(order, mode) {
+  if (mode !== 'submit') return `Draft ${order.reference} saved.`;
+  return order.status === 'pending_approval'
+    ? `Order ${order.reference} waits for an administrator's approval (it is above your company's approval limit).`
+    : `Order ${order.reference} submitted.`;
 }
 
 async function editOrder({ params, app }) {
@@ -342,8 +357,8 @@ async function editOrder({ params, app }) {
     editor,
     onSave: async (values, mode) => {
       await api(`/orders/${order.id}`, { method: 'PATCH', body: editor.body(values, { forPatch: true }) });
-      if (mode === 'submit') await api(`/orders/${order.id}/submit`, { method: 'POST' });
-      ui.toast(mode === 'submit' ? `Order ${order.reference} submitted.` : `Draft ${order.reference} saved.`);
+      const done = mode === 'submit' ? await api(`/orders/${order.id}/submit`, { method: 'POST' }) : order;
+      ui.toast(savedText(done, mode));
       app.navigate(`/orders/${order.id}`);
     },
   });
@@ -352,6 +367,6 @@ async function editOrder({ params, app }) {
 }
 
 export const routes = [
-  { path: '/orders/new', title: 'New order', access: 'customer', nav: { label: 'New order', order: 15 }, render: newOrder },
-  { path: '/orders/:id/edit', title: 'Edit draft', access: 'customer', render: editOrder },
+  { path: '/orders/new', title: 'New order', access: 'booker', nav: { label: 'New order', order: 15 }, render: newOrder },
+  { path: '/orders/:id/edit', title: 'Edit draft', access: 'booker', render: editOrder },
 ];

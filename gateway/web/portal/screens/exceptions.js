@@ -5,6 +5,7 @@
 import { get, post } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { badge, dialog, errorBox, table, toast } from '../lib/ui.js';
+import { canBook } from '../lib/session.js';
 
 export const KIND_TEXT = { late: 'Running late', failed_attempt: 'Delivery attempt failed' };
 const ACTION_TEXT = { window: 'New time window', instructions: 'Leave-at instructions', address: 'Changed address' };
@@ -63,7 +64,7 @@ async function ask(exception, kind, onDone) {
 }
 
 function actionsOf(exception, onDone) {
-  if (!exception.actions?.length) return exception.request ? h('span', {}, badge(exception.request.status)) : '—';
+  if (!exception.actions?.length || !canBook()) return exception.request ? h('span', {}, badge(exception.request.status)) : '—';
   return h('span', { class: 'actions' }, exception.actions.map((kind) =>
     h('button', { type: 'button', onclick: () => ask(exception, kind, onDone) }, ACTION_TEXT[kind])));
 }

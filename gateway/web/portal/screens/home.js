@@ -2,7 +2,7 @@
 // shows its own error, so one service being down never blanks the page.
 import { get } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
-import { isCustomer, isStaff, session } from '../lib/session.js';
+import { canBook, isCustomer, isCustomerAdmin, isStaff, session } from '../lib/session.js';
 import { badge, card, errorBox, loading, page } from '../lib/ui.js';
 import { monthlyEmissions } from './emissions.js';
 import { askedText, KIND_TEXT } from './exceptions.js';
@@ -72,7 +72,21 @@ async function drafts() {
     items: found.items.map((o) => h('span', {}, link(`/orders/${o.id}`, o.reference || 'Draft'),
       h('span', { class: 'muted' }, ` changed ${fmt.relative(o.updated_at)}`))),
     empty: 'No drafts. Imported or saved orders wait here until you submit them.',
-    links: [link('/orders?status=draft', 'All drafts'), link('/imports', 'Imports')],
+    links: [link('/orders?status=draft', 'All drafts'), canBook() ? link('/imports', 'Imports') : null].filter(Boolean),
+  };
+}
+
+// Bookers' orders above the company's approval limit, for its admins to approve or decline.
+async function approvals() {
+  const found = await get('/orders', { status: 'pending_approval', per_page: SHOWN, sort: 'created_at' });
+  return {
+    count: found.total,
+    what: plural(found.total, 'order waiting for your approval', 'orders waiting for your approval'),
+    items: found.items.map((o) => h('span', {}, link(`/orders/${o.id}`, o.reference || 'Order'),
+      o.price_total ? ` ${fmt.money(o.price_total.amount, o.price_total.currency)}` : '',
+      h('span', { class: 'muted' }, ` booked ${fmt.relative(o.created_at)}`))),
+    empty: 'No order waits for your approval.',
+    links: [link('/orders?status=pending_approval', 'All orders waiting for approval')],
   };
 }
 
@@ -184,7 +198,7 @@ async function reschedules() {
   };
 }
 
-async function render() {
+async function render({ app }) {
   const name = (session.user.name || '').split(' ')[0];
   const greeting = name ? `Hello, ${name}` : 'Welcome';
   if (isStaff()) {
@@ -205,6 +219,7 @@ async function render() {
         dashCard('Active orders', activeOrders),
         dashCard('Delivery problems', deliveryProblems),
         dashCard('Drafts', drafts),
+        isCustomerAdmin() ? dashCard('Waiting for approval', approvals) : null,
         dashCard('Quotes', quotes),
         dashCard('Invoices', invoices),
         dashCard('CO2e', monthlyEmissions),

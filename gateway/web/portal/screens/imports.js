@@ -5,7 +5,7 @@
 import { api, ApiError, href } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { setQuery } from '../lib/router.js';
-import { isCustomerAdmin } from '../lib/session.js';
+import { isCustomerAdmin, session } from '../lib/session.js';
 import * as ui from '../lib/ui.js';
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
@@ -255,7 +255,9 @@ async function importsPage({ app, query }) {
         h('li', {}, h('a', { href: href('/imports/template.csv'), download: 'orders-template.csv' }, 'Download the CSV template')),
         h('li', {}, h('a', { href: href('/imports/template.xlsx'), download: 'orders-template.xlsx' }, 'Download the Excel (XLSX) template')),
         h('li', {}, h('button', { type: 'button', class: 'link', onclick: showGlossary }, 'What each column means')))),
-    ui.card('2. Upload it', upload),
+    // The API refuses imports from users limited to some sites (services/orders/imports.py).
+    ui.card('2. Upload it', session.user?.sites ? h('p', {}, 'Your user is limited to some sites and cannot import '
+      + 'spreadsheets yet: create the orders one by one, or ask your admin.') : upload),
     previewHolder,
     mappingsHolder,
     address,
@@ -483,6 +485,6 @@ async function importPage({ params, app }) {
 }
 
 export const routes = [
-  { path: '/imports', title: 'Import orders', access: 'customer', nav: { label: 'Import', order: 30 }, render: importsPage },
+  { path: '/imports', title: 'Import orders', access: 'booker', nav: { label: 'Import', order: 30 }, render: importsPage },
   { path: '/imports/:id', title: 'Import', access: 'customer', render: importPage },
 ];

@@ -8,7 +8,7 @@
 import { ApiError, api, del, get, href, post, put } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { setQuery } from '../lib/router.js';
-import { isCustomerAdmin } from '../lib/session.js';
+import { canPay, isCustomerAdmin } from '../lib/session.js';
 import { action, badge, card, errorBox, facts, field, form, pager, page, table, toast } from '../lib/ui.js';
 
 const PER_PAGE = 25;
@@ -473,7 +473,8 @@ async function invoiceDetail({ params, app }) {
   const show = async (flash, kind) => {
     const [inv, saved] = await Promise.all([get(`/invoices/${params.id}`), savedCards()]);
     const payCard = h('section', { class: 'card', id: 'pay', hidden: true, 'aria-labelledby': 'pay-title' });
-    const payButton = hasOutstanding(inv)
+    // Paying is the admin's (and its integrations'): bookers and viewers read invoices only.
+    const payButton = hasOutstanding(inv) && canPay()
       ? h('button', { type: 'button', class: 'primary', 'aria-controls': 'pay', 'aria-expanded': 'false', onclick: () => {
         const open = payCard.hidden;
         payCard.hidden = !open;
@@ -558,7 +559,7 @@ async function invoiceList({ query: q, app }) {
   }[status] || 'No invoices here.';
   // Ticking open invoices and "Pay selected" pays them with one card payment.
   const selected = new Map();
-  const payable = list.items.filter(hasOutstanding);
+  const payable = canPay() ? list.items.filter(hasOutstanding) : [];
   const chosenNote = h('span', { class: 'muted', 'aria-live': 'polite' });
   const paySelected = h('button', { type: 'button', class: 'primary', disabled: true }, 'Pay selected');
   const onChange = () => {
@@ -585,7 +586,7 @@ async function invoiceList({ query: q, app }) {
   return page('Invoices',
     summaryCard(summary),
     h('p', { class: 'row' }, h('a', { href: '/payments' }, 'Payment history'), ' · ', h('a', { href: '/statements' }, 'Statements'),
-      ' · ', h('a', { href: '/payment-methods' }, 'Saved cards and auto-pay')),
+      canPay() ? ' · ' : null, canPay() ? h('a', { href: '/payment-methods' }, 'Saved cards and auto-pay') : null),
     card('Your invoices',
       filterTabs('Invoice status', CUSTOMER_TABS, status, (v) => `/invoices${query({ status: v })}`),
       payable.length ? h('div', { class: 'row' }, paySelected, chosenNote) : null,
@@ -757,6 +758,6 @@ export const routes = [
   { path: '/invoices', title: 'Invoices', access: 'customer', nav: { label: 'Invoices', order: 50 }, render: invoiceList },
   { path: '/invoices/:id', title: 'Invoice', access: 'customer', render: invoiceDetail },
   { path: '/payments', title: 'Payments', access: 'customer', render: paymentList },
-  { path: '/payment-methods', title: 'Saved cards and auto-pay', access: 'customer', render: paymentMethods },
+  { path: '/payment-methods', title: 'Saved cards and auto-pay', access: 'payer', render: paymentMethods },
   { path: '/statements', title: 'Statements', access: 'customer', nav: { label: 'Statements', order: 55 }, render: statements },
 ];

@@ -5,13 +5,15 @@
 import { api, ApiError, del, get, href, post, put, stream } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { setQuery } from '../lib/router.js';
-import { isStaff, session } from '../lib/session.js';
+import { canBook, isStaff, session, siteOptions } from '../lib/session.js';
 import { action, badge, card, dialog, errorBox, facts, field, form, loading, page, pager, showErrors, table, toast } from '../lib/ui.js';
 import { trackingMap } from './map.js';
 import { orderEmissions } from './emissions.js';
 import { askedText, exceptionsTable } from './exceptions.js';
 
-const STATUSES = ['draft', 'submitted', 'scheduled', 'in_transit', 'delivered', 'failed', 'cancelled'];
+const STATUSES = ['draft', 'pending_approval', 'submitted', 'scheduled', 'in_transit', 'delivered', 'failed', 'cancelled'];
+// An order above the company's approval limit waits for an admin (issue 11).
+const STATUS_OPTIONS = STATUSES.map((s) => (s === 'pending_approval' ? [s, 'Waiting for approval'] : s));
 const KINDS = ['delivery', 'booking', 'rental'];
 const FINAL = ['delivered', 'failed', 'cancelled'];
 const DOCUMENT_KINDS = [['document', 'Document'], ['bill_of_lading', 'Bill of lading'], ['label', 'Label'],
@@ -38,6 +40,7 @@ const COLUMNS = {
   customer_name: { label: 'Customer', render: (o) => o.customer_name || '—' },
   route: { label: 'Route', render: (o) => (o.route_id ? 'On a route' : '—') },
   price_total: { label: 'Price', render: (o) => (o.price_total ? fmt.money(o.price_total.amount, o.price_total.currency) : '—') },
+  site: { label: 'Site', render: (o) => o.site || '—' },
 };
 // A customer's list is of its own orders: no customer column.
 const HIDDEN_FOR_CUSTOMERS = ['customer_name'];
@@ -107,7 +110,10 @@ async function ordersList({ query, app }) {
   const pageNo = Math.max(1, Number(query.page) || 1);
   // Named as the API's arguments, so its 422 lands next to the right filter (dates kept as days).
   const filters = { status: query.status || '', kind: query.kind || '', q: query.q || '',
-    created_from: query.created_from || '', created_to: query.created_to || '' };
+    created_from: query.created_from || '', created_to: query.created_to || '', site: query.site || '' };
+  // The customer's sites (cost centres): a filter when it keeps some (a user limited to some
+  // sites is answered only its sites' orders by the API anyway).
+  const sites = siteOptions();
 
   const go = (changes) => {
     setQuery({ ...filters, sort: query.sort, page: pageNo > 1 ? pageNo : '', ...changes });
@@ -118,16 +124,17 @@ async function ordersList({ query, app }) {
     label: 'Filter orders', class: 'wide order-filters', submit: 'Apply filters',
     fields: [
       { name: 'q', label: 'Search', type: 'search', value: filters.q, hint: 'Reference, address or recipient' },
-      { name: 'status', label: 'Status', type: 'select', value: filters.status, options: [['', 'Any status'], ...STATUSES] },
+      { name: 'status', label: 'Status', type: 'select', value: filters.status, options: [['', 'Any status'], ...STATUS_OPTIONS] },
       { name: 'kind', label: 'Kind', type: 'select', value: filters.kind, options: [['', 'Any kind'], ...KINDS] },
       { name: 'created_from', label: 'Created from', type: 'date', value: filters.created_from },
       { name: 'created_to', label: 'Created to', type: 'date', value: filters.created_to },
+      ...(sites.length ? [{ name: 'site', label: 'Site', type: 'select', value: filters.site, options: [['', 'Any site'], ...sites] }] : []),
     ],
     actions: [h('a', { href: '/orders', class: 'button-link' }, 'Clear filters')],
     onSubmit: async (v) => {
       const bad = datesError(v.created_from, v.created_to);
       if (bad) throw bad;
-      go({ q: v.q || '', status: v.status || '', kind: v.kind || '', created_from: v.created_from || '', created_to: v.created_to || '', page: '' });
+      go({ q: v.q || '', status: v.status || '', kind: v.kind || '', created_from: v.created_from || '', created_to: v.created_to || '', site: v.site || '', page: '' });
     },
   });
 
@@ -137,7 +144,7 @@ async function ordersList({ query, app }) {
     const bad = datesError(filters.created_from, filters.created_to);
     if (bad) throw bad;   // said here rather than asked of the API
     data = await get('/orders', {
-      status: filters.status || undefined, kind: filters.kind || undefined, q: filters.q || undefined,
+      status: filters.status || undefined, kind: filters.kind || undefined, q: filters.q || undefined, site: filters.site || undefined,
       created_from: dayBound(filters.created_from), created_to: dayBound(filters.created_to, true), sort, page: pageNo, per_page: perPage,
     });
   } catch (error) {
@@ -151,11 +158,14 @@ async function ordersList({ query, app }) {
   const available = (view.available_columns || Object.keys(COLUMNS))
     .filter((c) => COLUMNS[c] && (staff || !HIDDEN_FOR_CUSTOMERS.includes(c)));
   const shown = (view.columns || []).filter((c) => available.includes(c));
+  // A company with sites sees the Site column until the user saves columns of its own.
+  if (sites.length && view.sort == null && view.per_page == null && !shown.includes('site')) shown.push('site');
   const columnsPanel = columnChooser({ view, available, shown: shown.length ? shown : ['reference', 'status'], sort, perPage, app });
 
   if (data) {
     const selected = new Set();
-    const drafts = data.items.filter((o) => o.status === 'draft');
+    // Viewers read only: no ticking of drafts to submit.
+    const drafts = canBook() ? data.items.filter((o) => o.status === 'draft') : [];
     const count = h('span', { class: 'muted', 'aria-live': 'polite' }, '');
     const submitButton = action('Submit selected', async () => {
       const ids = [...selected];
@@ -164,8 +174,10 @@ async function ordersList({ query, app }) {
         return;
       }
       const result = await post('/orders/submit', { ids });
-      const ok = result.submitted.length;
+      const ok = result.submitted.filter((o) => o.status !== 'pending_approval').length;
+      const waiting = result.submitted.length - ok;
       if (ok) toast(`${ok} order${ok === 1 ? '' : 's'} submitted.`);
+      if (waiting) toast(`${waiting} order${waiting === 1 ? '' : 's'} above your company's approval limit wait${waiting === 1 ? 's' : ''} for an administrator.`);
       for (const err of result.errors) toast(`${err.id}: ${err.message}`, 'error');
       app.refresh();
     }, { class: 'primary' });
@@ -205,9 +217,9 @@ async function ordersList({ query, app }) {
   }
 
   return page('Orders',
-    h('div', { class: 'row page-actions' },
+    canBook() ? h('div', { class: 'row page-actions' },
       h('a', { href: '/orders/new', class: 'button-link primary' }, 'New order'),
-      h('a', { href: '/imports', class: 'button-link' }, 'Import')),
+      h('a', { href: '/imports', class: 'button-link' }, 'Import')) : null,
     card('Find orders', filterForm),
     columnsPanel,
     results);
@@ -324,9 +336,19 @@ async function orderPage({ params, app }) {
     if (acts.includes('submit')) {
       buttons.push(action('Submit', async () => {
         order = await post(`${base}/submit`);
-        toast('Order submitted.');
+        toast(order.status === 'pending_approval' ? 'Above your company\'s approval limit: the order waits for an administrator.' : 'Order submitted.');
         await afterChange();
       }, { class: 'primary' }));
+    }
+    if (acts.includes('approve')) {
+      buttons.push(action('Approve', async () => {
+        order = await post(`${base}/approve`);
+        toast('Order approved and submitted.');
+        await afterChange();
+      }, { class: 'primary' }));
+    }
+    if (acts.includes('decline')) {
+      buttons.push(h('button', { type: 'button', onclick: declineOrder }, 'Decline'));
     }
     if (acts.includes('withdraw')) {
       buttons.push(action('Withdraw', async () => {
@@ -341,7 +363,7 @@ async function orderPage({ params, app }) {
     if (acts.includes('cancel')) {
       buttons.push(h('button', { type: 'button', class: 'danger', onclick: cancelOrder }, 'Cancel order'));
     }
-    if (!staff) {
+    if (!staff && canBook()) {
       // Book again: a draft of the same order on the next working day, opened for editing.
       buttons.push(action('Book again', async () => {
         const again = await post(`${base}/repeat`, {});
@@ -354,7 +376,26 @@ async function orderPage({ params, app }) {
     replace(head,
       h('p', { class: 'row order-status', 'aria-live': 'polite' }, h('span', { class: 'muted' }, 'Status:'), badge(order.status),
         h('span', { class: 'muted' }, `${fmt.label(order.kind)} order`)),
+      order.status === 'pending_approval'
+        ? h('p', { class: 'hint approval-note' }, acts.includes('approve')
+          ? 'Waiting for approval: it is above your company\'s approval limit. Approve it to submit it, or decline it with a reason.'
+          : 'Waiting for approval: it is above your company\'s approval limit, so an administrator approves it before it is submitted.')
+        : null,
       buttons.length ? h('div', { class: 'actions' }, buttons) : null);
+  }
+
+  async function declineOrder() {
+    const values = await dialog({ title: 'Decline order', submit: 'Decline order', cancel: 'Keep waiting',
+      text: 'The order goes back to draft; the colleague who booked it is told your reason.',
+      fields: [{ name: 'reason', label: 'Reason', type: 'textarea', required: true, attrs: { maxlength: 500 } }] });
+    if (!values) return;
+    try {
+      order = await post(`${base}/decline`, { reason: values.reason });
+      toast('Order declined; it is a draft again.');
+      await afterChange();
+    } catch (error) {
+      toast(error.message, 'error');
+    }
   }
 
   async function cancelOrder() {
@@ -402,6 +443,7 @@ async function orderPage({ params, app }) {
     replace(detailsBox, facts([
       ['Reference', order.reference],
       ['Kind', fmt.label(order.kind)],
+      order.site ? ['Site', order.site] : null,
       ['Created', fmt.dateTime(order.created_at)],
       order.submitted_at ? ['Submitted', fmt.dateTime(order.submitted_at)] : null,
       order.pickup_at ? ['Pickup at', fmt.dateTime(order.pickup_at)] : null,
@@ -552,6 +594,7 @@ async function orderPage({ params, app }) {
       await loadDocuments();
     },
   });
+  uploadForm.hidden = !canBook();       // viewers read only
 
   async function loadDocuments() {
     try {
@@ -579,6 +622,7 @@ async function orderPage({ params, app }) {
       toast('Message sent.');
     },
   });
+  messageForm.hidden = !canBook();
   function drawMessagesBox() {
     drawMessages(messages);
     replace(messagesBox,
@@ -645,7 +689,7 @@ async function orderPage({ params, app }) {
         { key: 'last_opened_at', label: 'Last opened', render: (l) => (l.last_opened_at ? fmt.dateTime(l.last_opened_at) : 'Never') },
         { key: 'opened_count', label: 'Openings', render: linkOpenings },
         { key: 'active', label: 'State', render: (l) => (l.active ? 'Active' : l.revoked_at ? 'Revoked' : 'Expired') },
-        { key: 'actions', label: 'Actions', render: (l) => (l.active ? action('Revoke', async () => {
+        { key: 'actions', label: 'Actions', render: (l) => (l.active && canBook() ? action('Revoke', async () => {
           await del(`/tracking-links/${l.id}`);
           toast('Link revoked: it stopped working.');
           loadLinks();
@@ -654,6 +698,7 @@ async function orderPage({ params, app }) {
       rows: links, empty: 'No tracking links yet.',
     }));
   }
+  linkForm.hidden = !canBook();
   replace(linksBox, linkForm, newLinkBox, linksList);
 
   // --- the recipient's feedback (given on the tracking page once delivered; read-only here)

@@ -8,10 +8,24 @@ import { action, badge, card, errorBox, facts, field, form, loading, page, pager
 import { twoFactorEnrol } from './auth.js';
 
 const PASSWORD_HINT = 'At least 10 characters; a long phrase is easiest to remember.';
-const ROLES = [['customer_user', 'User'], ['customer_admin', 'Administrator']];
+const ROLES = [['customer_admin', 'Admin'], ['customer_booker', 'Booker'], ['customer_viewer', 'Viewer']];
+const ROLE_HINT = 'Admin: colleagues, company details, API keys, webhooks, paying invoices, and orders. '
+  + 'Booker: places and follows orders. Viewer: reads only.';
 const roleLabel = (role) => ({
-  customer_user: 'User', customer_admin: 'Administrator', operator_admin: 'Operator administrator', dispatcher: 'Dispatcher',
+  customer_booker: 'Booker', customer_viewer: 'Viewer', customer_admin: 'Admin', operator_admin: 'Operator administrator', dispatcher: 'Dispatcher',
 }[role] || fmt.label(role));
+const sitesText = (sites) => (sites ? sites.join(', ') : 'All sites');
+
+/** A multi-select of the company's sites (none chosen: all sites). */
+function sitesSelect(sites, chosen, label) {
+  return h('select', { multiple: true, 'aria-label': label, size: Math.min(4, Math.max(2, sites.length)) },
+    sites.map((s) => h('option', { value: s.code, selected: (chosen || []).includes(s.code) }, `${s.code} – ${s.name}`)));
+}
+/** The chosen site codes, or null (all sites) when none is chosen. */
+function chosenSites(select) {
+  const codes = select ? [...select.selectedOptions].map((o) => o.value) : [];
+  return codes.length ? codes : null;
+}
 
 // What webhooks may subscribe to: asked of the API (GET /webhooks/event-types) on each screen that needs it.
 let WEBHOOK_EVENTS = [];
@@ -23,7 +37,7 @@ const EVENT_LABELS = {
   'import.finished': 'Import finished', 'invoice.issued': 'Invoice issued', 'invoice.overdue': 'Invoice overdue',
   'message.posted': 'New message', 'order.scheduled': 'Order scheduled', 'order.status_changed': 'Order status changed',
   'order.submitted': 'Order submitted', 'order.created': 'Order created', 'order.priced': 'Order priced',
-  'order.withdrawn': 'Order withdrawn', 'order.cancelled': 'Order cancelled', 'payment.received': 'Payment received',
+  'order.withdrawn': 'Order withdrawn', 'order.approval_requested': 'Order waits for approval', 'order.cancelled': 'Order cancelled', 'payment.received': 'Payment received',
   'payment.refunded': 'Payment refunded', 'quote.sent': 'Quote sent to you', 'quote.requested': 'Quote requested',
   'quote.changes_requested': 'Quote changes requested', 'quote.accepted': 'Quote accepted', 'quote.rejected': 'Quote rejected',
   'reschedule.decided': 'Reschedule request decided', 'reschedule.requested': 'Reschedule requested',
@@ -237,7 +251,54 @@ function companyCard() {
           toast('Company details saved.');
           refill();
         },
-      }));
+      }),
+      h('h3', {}, 'Sites and approval'),
+      sitesForm(customer, refill));
+  });
+}
+
+/** The company's sites (cost centres: a code and a name each; orders name one, colleagues may be
+ * limited to some) and the amount above which a booker's order waits for an admin's approval. */
+function sitesForm(customer, refill) {
+  const list = h('div', { class: 'site-list' });
+  let seq = 0;
+  const addRow = (site = {}) => {
+    const n = seq++;
+    const row = h('div', { class: 'row site-row' },
+      field({ name: `sites.${n}.code`, label: 'Site code', value: site.code, attrs: { maxlength: 32 } }),
+      field({ name: `sites.${n}.name`, label: 'Site name', value: site.name, attrs: { maxlength: 100 } }));
+    row.append(h('button', { type: 'button', class: 'link', 'aria-label': `Remove site ${n + 1}`, onclick: () => row.remove() }, 'Remove'));
+    list.append(row);
+    return row;
+  };
+  (customer.sites || []).forEach(addRow);
+  const limit = customer.approval_limit;
+  return form({
+    label: 'Sites and approval',
+    submit: 'Save sites and approval',
+    fields: [
+      h('fieldset', {}, h('legend', {}, 'Sites or cost centres'),
+        h('p', { class: 'hint' }, 'Orders name one of them; a colleague may be limited to some. '
+          + 'A code is letters, digits, dots or dashes, e.g. NORTH or CC-120.'),
+        list,
+        h('button', { type: 'button', onclick: () => addRow().querySelector('input')?.focus() }, 'Add site')),
+      h('fieldset', {}, h('legend', {}, 'Approval limit'),
+        h('p', { class: 'hint' }, 'A booker\'s order priced above it waits for an admin\'s approval. Leave the amount empty for none.'),
+        h('div', { class: 'row' },
+          field({ name: 'approval_limit.amount', label: 'Amount', type: 'number', value: limit?.amount, attrs: { min: 0, step: '0.01', inputmode: 'decimal' } }),
+          field({ name: 'approval_limit.currency', label: 'Currency', value: limit?.currency || 'EUR', attrs: { maxlength: 3 }, hint: 'Three letters, e.g. EUR.' }))),
+    ],
+    onSubmit: async (vals) => {
+      // Rows left empty are dropped; a removed row leaves a gap in the numbering.
+      const sites = (vals.sites || []).filter((s) => s && (s.code || s.name))
+        .map((s) => ({ code: (s.code || '').trim(), name: (s.name || '').trim() }));
+      const amount = vals.approval_limit?.amount;
+      const approval = amount === undefined || amount === '' ? null
+        : { amount: String(amount), currency: String(vals.approval_limit?.currency || '').toUpperCase() };
+      session.customer = await patch('/customer', { sites, approval_limit: approval });
+      toast('Sites and approval limit saved.');
+      refill();
+    },
   });
 }
 
@@ -247,7 +308,8 @@ function splitEmails(text) {
 
 function colleaguesCard() {
   return loadingCard('Colleagues', async (refill) => {
-    const [users, invites] = await Promise.all([get('/users'), get('/invites')]);
+    const [users, invites, company] = await Promise.all([get('/users'), get('/invites'), get('/customer')]);
+    const sites = company.sites || [];
     const pending = invites.filter((i) => i.status === 'pending');
     const others = invites.filter((i) => i.status === 'expired');
     const userTable = table({
@@ -255,7 +317,9 @@ function colleaguesCard() {
       columns: [
         { key: 'name', label: 'Name' },
         { key: 'email', label: 'Email' },
-        { key: 'role', label: 'Role', render: (u) => roleLabel(u.role) },
+        { key: 'role', label: 'Role and sites', render: (u) => (u.id === session.user.id
+          ? h('span', {}, roleLabel(u.role), sites.length ? ` · ${sitesText(u.sites)}` : '')
+          : accessEditor(u, sites, refill)) },
         { key: 'last_login_at', label: 'Last sign-in', render: (u) => (u.last_login_at ? fmt.dateTime(u.last_login_at) : 'Never') },
         { key: 'actions', label: 'Actions', render: (u) => (u.id === session.user.id ? h('span', { class: 'muted' }, 'You')
           : action(`Remove ${u.name}`, async () => {
@@ -271,7 +335,7 @@ function colleaguesCard() {
       caption: 'Invitations waiting',
       columns: [
         { key: 'email', label: 'Email' },
-        { key: 'role', label: 'Role', render: (i) => roleLabel(i.role) },
+        { key: 'role', label: 'Role', render: (i) => roleLabel(i.role) + (sites.length ? ` · ${sitesText(i.sites)}` : '') },
         { key: 'status', label: 'Status', render: (i) => badge(i.status) },
         { key: 'created_at', label: 'Sent', render: (i) => fmt.date(i.created_at) },
         { key: 'expires_at', label: 'Expires', render: (i) => fmt.date(i.expires_at) },
@@ -290,21 +354,24 @@ function colleaguesCard() {
       rows: [...pending, ...others],
       empty: 'No invitation is waiting for an answer.',
     });
+    let inviteSites = null;
     const inviteForm = form({
       label: 'Invite colleagues',
       submit: 'Send invitations',
       fields: [
         { name: 'emails', label: 'Email addresses', type: 'textarea', required: true, rows: 4,
           hint: 'One per line, or separated by commas; up to 20 at once. Your company can have at most 20 portal users, invitations included.' },
-        { name: 'role', label: 'Role', type: 'select', options: ROLES, value: 'customer_user',
-          hint: 'Administrators also manage colleagues, company details, API keys and webhooks.' },
-      ],
+        { name: 'role', label: 'Role', type: 'select', options: ROLES, value: 'customer_booker', hint: ROLE_HINT },
+        sites.length ? h('div', { class: 'field' }, h('label', {}, 'Limited to sites',
+          inviteSites = sitesSelect(sites, null, 'Limited to sites')),
+        h('p', { class: 'hint' }, 'None chosen: all sites. Ctrl- or Cmd-click to choose several.')) : null,
+      ].filter(Boolean),
       onSubmit: async (vals) => {
         const emails = splitEmails(vals.emails);
         if (!emails.length) throw fieldError('emails', 'Enter at least one email address.');
         if (emails.length > 20) throw fieldError('emails', `That is ${emails.length} addresses; invite at most 20 at once.`);
         try {
-          await post('/invites', { emails, role: vals.role || 'customer_user' });
+          await post('/invites', { emails, role: vals.role || 'customer_booker', sites: chosenSites(inviteSites) });
         } catch (error) {
           throw explainInviteError(error, emails);
         }
@@ -314,6 +381,23 @@ function colleaguesCard() {
     });
     return h('div', {}, userTable, inviteTable, h('h3', {}, 'Invite colleagues'), inviteForm);
   }, { id: 'colleagues' });
+}
+
+/** A colleague's role and the sites it is limited to, changed with "Save" (PATCH /users/<id>):
+ * its sessions end, so it signs in again with the new rights. */
+function accessEditor(user, sites, refill) {
+  const role = h('select', { 'aria-label': `Role of ${user.name}` },
+    ROLES.map(([value, label]) => h('option', { value, selected: value === user.role }, label)));
+  const limit = sites.length ? sitesSelect(sites, user.sites, `Sites of ${user.name}`) : null;
+  const save = action('Save', async () => {
+    const body = { role: role.value };
+    if (limit) body.sites = chosenSites(limit);
+    await patch(`/users/${user.id}`, body);
+    toast(`${user.name} is now ${roleLabel(body.role)}${limit ? ` (${sitesText(body.sites)})` : ''}; they sign in again.`);
+    refill();
+  });
+  save.setAttribute('aria-label', `Save ${user.name}`);
+  return h('div', { class: 'row access-editor' }, role, limit, save);
 }
 
 function fieldError(name, message) {

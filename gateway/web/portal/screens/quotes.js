@@ -108,7 +108,7 @@ async function quoteList({ query, staff }) {
 async function customerList({ query }) {
   const [filters, list] = await quoteList({ query, staff: false });
   return ui.page('Quotes',
-    h('div', { class: 'actions' }, h('a', { href: '/quotes/new', class: 'quote-cta' }, 'Request a quote')),
+    canBook() ? h('div', { class: 'actions' }, h('a', { href: '/quotes/new', class: 'quote-cta' }, 'Request a quote')) : null,
     ui.card('Find a quote', filters),
     list);
 }
@@ -435,7 +435,7 @@ function customerActions(quote, app) {
       ? h('p', {}, quote.order_id ? h('a', { href: `/orders/${quote.order_id}` }, 'Open the order') : h('a', { href: '/orders' }, 'See your orders'))
       : null,
     quote.status === 'expired' || quote.status === 'rejected' ? h('p', {}, h('a', { href: '/quotes/new' }, 'Request a quote')) : null,
-    buttons.length ? h('div', { class: 'actions' }, buttons) : null);
+    buttons.length && canBook() ? h('div', { class: 'actions' }, buttons) : null);     // viewers read only
 }
 
 async function customerQuote({ params, app }) {
@@ -587,7 +587,7 @@ async function requestQuote({ query, app }) {
 
 export const routes = [
   { path: '/quotes', title: 'Quotes', access: 'customer', nav: { label: 'Quotes', order: 40 }, render: customerList },
-  { path: '/quotes/new', title: 'Request a quote', access: 'customer', render: requestQuote },
+  { path: '/quotes/new', title: 'Request a quote', access: 'booker', render: requestQuote },
   { path: '/quotes/:id', title: 'Quote', access: 'signed-in', render: (ctx) => (isStaff() ? staffQuote(ctx) : customerQuote(ctx)) },
   { path: '/admin/quotes', title: 'Quotes', access: 'staff', nav: { label: 'Quotes', order: 30 }, render: staffList },
   { path: '/admin/quotes/:id', title: 'Quote', access: 'staff', render: staffQuote },

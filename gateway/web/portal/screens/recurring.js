@@ -5,6 +5,7 @@ import { del, get, patch, post } from '../lib/api.js';
 import { fmt, h, replace } from '../lib/dom.js';
 import { query } from '../lib/router.js';
 import { action, badge, card, field, form, loading, page, pager, table, toast } from '../lib/ui.js';
+import { canBook } from '../lib/session.js';
 
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 const FREQUENCIES = [['weekdays', 'Every weekday (Monday to Friday)'], ['weekly', 'On chosen days of the week'],
@@ -65,7 +66,7 @@ async function recurringList() {
           { label: 'Creates', render: (s) => (s.submit ? 'Submitted orders' : 'Drafts') },
           { label: 'Next', render: (s) => (s.paused ? badge('paused') : s.next_on ? fmt.date(s.next_on) : 'Ended') },
           { label: 'Last problem', render: (s) => s.last_error || '—' },
-          { label: 'Actions', render: (s) => h('div', { class: 'actions' },
+          { label: 'Actions', render: (s) => !canBook() ? '—' : h('div', { class: 'actions' },
             action(s.paused ? 'Resume' : 'Pause', async () => {
               await patch(`/recurring-orders/${s.id}`, { paused: !s.paused });
               toast(s.paused ? 'Resumed: it books again from today.' : 'Paused.');
@@ -122,6 +123,6 @@ async function editRecurring({ params, app }) {
 
 export const routes = [
   { path: '/recurring-orders', title: 'Recurring orders', access: 'customer', nav: { label: 'Recurring orders', order: 12 }, render: recurringList },
-  { path: '/recurring-orders/new', title: 'New recurring order', access: 'customer', render: newRecurring },
+  { path: '/recurring-orders/new', title: 'New recurring order', access: 'booker', render: newRecurring },
   { path: '/recurring-orders/:id', title: 'Recurring order', access: 'customer', render: editRecurring },
 ];

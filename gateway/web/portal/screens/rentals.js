@@ -1,6 +1,6 @@
 // Rentals: the customer's items out on rent and asking for them to be called off rent; the
 // operator's view of every customer's contracts and the call-off requests to confirm or decline.
-import { ApiError, get, post } from '../lib/api.js';
+import { api, ApiError, get, href, post } from '../lib/api.js';
 import { fmt, h } from '../lib/dom.js';
 import { action, badge, card, field, page, table, toast } from '../lib/ui.js';
 import { filterTabs, formDialog } from './invoices.js';
@@ -150,7 +150,7 @@ async function customerRentals({ app }) {
 
   return page('Rentals',
     active.length
-      ? [h('div', { class: 'row' }, callOffButton, h('span', { class: 'muted' }, 'Tick the items to send back, then call them off rent.')),
+      ? [canBook() ? h('div', { class: 'row' }, callOffButton, h('span', { class: 'muted' }, 'Tick the items to send back, then call them off rent.')) : null,
         active.map(contractCard)]
       : h('p', { class: 'empty' }, 'You have nothing out on rent. Rental orders you book appear here once delivered.'),
     card('Call-off requests', table({
