@@ -122,6 +122,8 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_blueprint(emissions_blp)
     from gateway.blueprints.recurring import blp as recurring_blp     # book again, recurring (issue 11)
     api.register_blueprint(recurring_blp)
+    from gateway.blueprints.terms import blp as terms_blp             # the operator's terms, signed (issue 11)
+    api.register_blueprint(terms_blp)
     app.register_blueprint(web.page)             # the web portal: every other GET path, /assets
     @app.before_request
     def _start():

@@ -6,17 +6,15 @@ staff do (rate cards, sending quotes, issuing invoices, offline payments, refund
 lives under ``/admin``."""
 from __future__ import annotations
 
-import base64
-
-from flask import Response, request
+from flask import request
 from flask_smorest import Blueprint
 
-from gateway.auth import caller, client_address, operator, requires
+from gateway.auth import caller, operator, requires
+from gateway.files import send_rpc_file, signer_origin
 from gateway.inputs import query_args
 from gateway.rpc import answer, client
 from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_ROLES, OPERATOR_ADMIN, OPERATOR_ROLES, PAYERS
 from services.common.schemas import page_of
-from services.orders.files import content_disposition
 from services.billing.rate_card_schemas import RateCardIn, RateCardOut
 from services.billing.schemas import (AutoPayIn, AutoPayOut, ChangesIn, ConfirmIn, CreditNoteIn,
                                       DateRangeArgs, DeletedOut, InvoiceIn, FileArgs, StatementFileArgs,
@@ -24,7 +22,7 @@ from services.billing.schemas import (AutoPayIn, AutoPayOut, ChangesIn, ConfirmI
                                       OfflinePaymentIn, PaymentIn, PaymentListArgs, PaymentOut,
                                       PricePreviewIn, PricePreviewOut, QuoteDocumentOut, QuoteListArgs, QuoteOut,
                                       QuoteRequestIn, QuoteSendIn, RateCardListArgs, RefundIn,
-                                      RejectIn, SavedMethodListOut, SavedMethodOut, SeveralPaymentIn, SignatureOut, SignIn,
+                                      RejectIn, SavedMethodListOut, SavedMethodOut, SeveralPaymentIn, QuoteSignatureOut, SignIn,
                                       SeveralPaymentOut, StatementOut, SummaryArgs, SummaryOut)
 
 blp = Blueprint("billing", __name__, url_prefix="/api/v1",
@@ -45,14 +43,6 @@ def billing(method: str, *args, **kwargs):
 
 def _key() -> str | None:
     return request.headers.get("Idempotency-Key")
-
-
-def _file(found: dict, inline: bool = False) -> Response:
-    body = base64.b64decode(found["base64"]) if "base64" in found else found["text"].encode("utf-8")
-    response = Response(body, mimetype=found["content_type"])
-    response.headers["Content-Disposition"] = content_disposition(found["filename"], "inline" if inline else "attachment")
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- account and statements ---------------------------------------------------------------------
@@ -83,7 +73,7 @@ def statement_pdf(_args):
     """The same statement as a PDF to print or keep (`download=1`: as an attachment)."""
     args = query_args()
     inline = args.pop("download", None) != "1"
-    return _file(billing("statement_pdf", args, timeout=PDF_TIMEOUT), inline=inline)
+    return send_rpc_file(billing("statement_pdf", args, timeout=PDF_TIMEOUT), inline=inline)
 
 
 @blp.route("/statements.csv", methods=["GET"])
@@ -92,7 +82,7 @@ def statement_pdf(_args):
 @blp.response(200, description="The statement as CSV (UTF-8, one row per entry).")
 def statement_csv(_args):
     """The same statement as CSV for a spreadsheet (no cell is ever a formula)."""
-    return _file(billing("statement_csv", query_args(), timeout=PDF_TIMEOUT))
+    return send_rpc_file(billing("statement_csv", query_args(), timeout=PDF_TIMEOUT))
 
 
 # --- quotes ------------------------------------------------------------------------------------
@@ -151,7 +141,7 @@ def quote_document(quote_id):
 def quote_document_pdf(args, quote_id):
     """The quote as a PDF, exactly the bytes whose `sha256` `GET /quotes/{id}/document` gives
     (`download=1`: as an attachment)."""
-    return _file(billing("quote_document_pdf", quote_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
+    return send_rpc_file(billing("quote_document_pdf", quote_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
 
 
 @blp.route("/quotes/<string:quote_id>/sign", methods=["POST"])
@@ -170,13 +160,12 @@ def sign_quote(_payload, quote_id):
     browser family; the quote becomes a booking. When the quote asks for a deposit, give the
     card (`payment_method`): it is charged in the same step, all or nothing, and kept as account
     credit that the next invoices (the order's) use first."""
-    origin = {"ip": client_address(), "user_agent": request.headers.get("User-Agent", "")[:500]}
-    return answer(billing("sign_quote", quote_id, request.get_json(), origin))
+    return answer(billing("sign_quote", quote_id, request.get_json(), signer_origin()))
 
 
 @blp.route("/quotes/<string:quote_id>/signature", methods=["GET"])
 @requires(*ANYONE)
-@blp.response(200, SignatureOut)
+@blp.response(200, QuoteSignatureOut)
 def quote_signature(quote_id):
     """The signature a quote was accepted with (404 when it was not signed)."""
     return answer(billing("quote_signature", quote_id))
@@ -189,7 +178,7 @@ def quote_signature(quote_id):
 def signed_quote_pdf(args, quote_id):
     """The quote as signed: its pages and the signature block (name, drawn signature, time,
     origin, the SHA-256 of the document signed). 404 when it was not signed."""
-    return _file(billing("signed_quote_pdf", quote_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
+    return send_rpc_file(billing("signed_quote_pdf", quote_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
 
 
 @blp.route("/quotes/<string:quote_id>/reject", methods=["POST"])
@@ -237,7 +226,7 @@ def get_invoice(invoice_id):
 def invoice_pdf(args, invoice_id):
     """The invoice to print: breakdown, payment history, outstanding balance, terms, due date
     (`download=1`: as an attachment)."""
-    return _file(billing("invoice_pdf", invoice_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
+    return send_rpc_file(billing("invoice_pdf", invoice_id, timeout=PDF_TIMEOUT), inline=args.get("download") != "1")
 
 
 @blp.route("/invoices/<string:invoice_id>/payments", methods=["POST"])

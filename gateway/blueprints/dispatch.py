@@ -7,9 +7,10 @@ from flask_smorest import Blueprint
 
 from gateway.auth import caller, operator
 from gateway.blueprints.imports import start_import
-from gateway.inputs import FileField, query_args
+from gateway.inputs import FileField, query_args, upload
 from gateway.rpc import answer, client
 from services.common.schemas import page_of
+from services.orders.schemas import RentalDocumentOut
 from services.orders.schemas import (AdminOrderListArgs, CallOffListArgs, CallOffOut, DecisionIn,
                                      DepotIn, DepotOut, ImportFormIn, ImportOut, OrderIn, OrderOut,
                                      OrderPage, RentalContractIn, RentalContractOut,
@@ -166,6 +167,17 @@ def list_rentals(_args):
 def create_rental(_payload):
     """Open a rental contract with the items going out (a delivered rental order opens one itself)."""
     return answer(orders("create_rental", request.get_json()), 201)
+
+
+@blp.route("/rentals/<string:contract_id>/document", methods=["POST"])
+@operator()
+@blp.arguments(FileField, location="files")
+@blp.response(201, RentalDocumentOut)
+@blp.doc(responses={"409": {"description": "This file is the contract's document already."}})
+def attach_rental_document(_file, contract_id):
+    """Attach the contract PDF for the customer to sign (multipart `file`, a PDF of at most
+    10 MB). Attaching another replaces it: a signature given against the earlier one is refused."""
+    return answer(orders("attach_rental_document", contract_id, upload(prefix="rentals")), 201)
 
 
 @blp.route("/rentals/call-offs", methods=["GET"])

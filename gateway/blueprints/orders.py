@@ -5,17 +5,16 @@ Customers see their own orders only. Operator staff may open any order here too 
 conversation, add documents, cancel); their all-customers list is ``/admin/orders``."""
 from __future__ import annotations
 
-from flask import Response, request, stream_with_context
+from flask import request
 from flask_smorest import Blueprint
 
 from services.common.caller import personal
 from gateway.auth import caller, requires
+from gateway.files import send_stored
 from gateway.inputs import FileField, form_fields, query_args, upload
 from gateway.rpc import answer, client
-from services.common.blobs import blob_store
-from services.common.caller import CUSTOMER_ROLES, OPERATOR_ROLES
+from services.common.caller import CUSTOMER_ADMIN, CUSTOMER_ROLES, OPERATOR_ROLES
 from services.common.schemas import page_of
-from services.orders.files import content_disposition
 from services.orders.schemas import DeliveryChangeIn, ExceptionListArgs, ExceptionOut
 from services.orders.schemas import (BulkResultOut, DeclineIn, DocumentFormIn, DocumentOut, IdsIn,
                                      ListViewIn, ListViewOut, MessageIn, MessageOut, OrderIn,
@@ -210,21 +209,6 @@ def add_document(_file, _form, order_id):
     return answer(orders("add_document", order_id, upload(prefix="documents"), form_fields("kind")), 201)
 
 
-def _send(found: dict, inline: bool) -> Response:
-    store = blob_store()
-    stream = store.open(found["key"])
-
-    def chunks():
-        with stream:
-            while block := stream.read(64 * 1024):
-                yield block
-
-    response = Response(stream_with_context(chunks()), mimetype=found["content_type"])
-    response.headers["Content-Disposition"] = content_disposition(found["filename"], "inline" if inline else "attachment")
-    if found.get("size"):
-        response.headers["Content-Length"] = str(found["size"])
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
 
 
 @blp.route("/documents/<string:document_id>/content", methods=["GET"])
@@ -235,7 +219,7 @@ def document_content(document_id):
     found = orders("document_content", document_id)
     inline = request.args.get("download") != "1" and (
         found["content_type"].startswith("image/") or found["content_type"] == "application/pdf")
-    return _send(found, inline)
+    return send_stored(found, inline)
 
 
 @blp.route("/documents/<string:document_id>/thumbnail", methods=["GET"])
@@ -243,7 +227,7 @@ def document_content(document_id):
 @blp.response(200, description="A small JPEG of an image document.")
 def document_thumbnail(document_id):
     """A thumbnail of an image document (404 for other documents)."""
-    return _send(orders("document_content", document_id, thumbnail=True), True)
+    return send_stored(orders("document_content", document_id, thumbnail=True), True)
 
 
 # --- the order's conversation -----------------------------------------------------------------

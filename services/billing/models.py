@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common.brand import BrandCopyColumns
 from services.common.db import BigId, service_base, utcnow
+from services.common.esign import SignatureColumns
 
 Base = service_base()
 Minor = BigInteger          # an amount in minor units
@@ -130,6 +131,9 @@ class Quote(Base):
     # percent the operator set (None: an amount), and the amount in minor units.
     deposit_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     deposit_minor: Mapped[int | None] = mapped_column(Minor)
+    # The operator's choice when sending: the customer accepts only by signing (POST .../sign);
+    # a quote with a deposit always needs it, since signing is where the deposit is paid.
+    require_signature: Mapped[bool] = mapped_column(default=True)
 
     history: Mapped[list["QuoteEvent"]] = relationship(order_by="QuoteEvent.id",
                                                        cascade="all, delete-orphan")
@@ -167,7 +171,7 @@ class QuoteDocument(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class QuoteSignature(Base):
+class QuoteSignature(SignatureColumns, Base):
     """A customer's electronic signature accepting one revision of a quote: the typed name, the
     drawn signature (PNG), who, when, from where (coarse) and the hash of the document signed."""
 
@@ -177,13 +181,6 @@ class QuoteSignature(Base):
     quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"), unique=True)
     customer_id: Mapped[str] = mapped_column(String(36), index=True)
     revision: Mapped[int]
-    document_sha256: Mapped[str] = mapped_column(String(64))
-    full_name: Mapped[str] = mapped_column(String(200))
-    signature_png: Mapped[bytes] = mapped_column(LargeBinary)
-    signed_by: Mapped[str | None] = mapped_column(String(36))
-    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    origin_network: Mapped[str | None] = mapped_column(String(64))    # 203.0.113.0/24, 2001:db8::/48
-    user_agent: Mapped[str | None] = mapped_column(String(64))        # the browser family, not the string
     # The deposit charged in the same step (none: no deposit): amount, the processor's charge, the card.
     deposit_minor: Mapped[int | None] = mapped_column(Minor)
     deposit_provider_ref: Mapped[str | None] = mapped_column(String(64))

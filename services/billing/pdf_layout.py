@@ -9,10 +9,9 @@ by ``round_money``, with thousands separators), so the PDF can never disagree wi
 from __future__ import annotations
 
 import io
-import os
 import re
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import partial
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -20,14 +19,14 @@ from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfmetrics import registerFont, registerFontFamily, stringWidth
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, HRFlowable, Image, LongTable, PageTemplate,
                                 Paragraph, Spacer, Table, TableStyle)
 
 from services.common.money import round_money, to_decimal
+from services.common.pdf_fonts import fonts
 
 PAGE_SIZE = A4
 MARGIN = 15 * mm
@@ -45,31 +44,8 @@ PAD_X, PAD_TOP, PAD_BOTTOM = 4, 2, 3
 ROW_MIN = CELL_SIZE + PAD_TOP + PAD_BOTTOM
 MAX_CELL_CHARS = 1000  # ~40 wrapped lines in a narrow column: well under a page
 
-_DEJAVU_DIR = "/usr/share/fonts/truetype/dejavu"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-# --- fonts -----------------------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def fonts() -> tuple[str, str]:
-    """(regular, bold) font names. DejaVu Sans when the system has it: it is embedded and covers
-    all of Latin (ł, ő, č ...), Greek and Cyrillic; Helvetica's WinAnsi covers only Western Latin
-    (é, ü, ø, ß) and shows a box for the rest. Helvetica is the fallback, so rendering never
-    depends on the system's fonts being there."""
-    regular = os.path.join(_DEJAVU_DIR, "DejaVuSans.ttf")
-    bold = os.path.join(_DEJAVU_DIR, "DejaVuSans-Bold.ttf")
-    if os.path.isfile(regular) and os.path.isfile(bold):
-        try:
-            registerFont(TTFont("PortalSans", regular))
-            registerFont(TTFont("PortalSans-Bold", bold))
-            registerFontFamily("PortalSans", normal="PortalSans", bold="PortalSans-Bold",
-                               italic="PortalSans", boldItalic="PortalSans-Bold")
-            return "PortalSans", "PortalSans-Bold"
-        except Exception:  # an unreadable or broken font file: fall back, never fail the PDF
-            pass
-    return "Helvetica", "Helvetica-Bold"
 
 
 # --- formatting ------------------------------------------------------------------------------

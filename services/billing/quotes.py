@@ -92,6 +92,7 @@ def send(uow: UnitOfWork, caller: CallerContext, quote_id: str, data: dict) -> d
     if quote.valid_until <= now:
         raise ValidationFailed.of({"valid_until": ["A quote must be valid for some time from now."]})
     quote.deposit_percent, quote.deposit_minor = deposit(quote.total_minor, quote.currency, data)
+    quote.require_signature = bool(data.get("require_signature", True) or quote.deposit_minor)
     quote.revision += 1
     quote.status, quote.sent_at, quote.operator_note = SENT, now, data.get("note")
     _history(quote, "sent", caller, data.get("note"))
@@ -121,6 +122,12 @@ def accept(uow: UnitOfWork, caller: CallerContext, quote_id: str) -> dict:
     caller.require(*CUSTOMER_ROLES)
     quote = _locked(uow.session, caller, quote_id)
     check_acceptable(quote)
+    if quote.require_signature or quote.deposit_minor:
+        # Without this a quote with a deposit was accepted here unsigned, and the deposit unpaid.
+        raise Conflict(f"Quote {quote.number} is accepted by signing it"
+                       f"{' and paying its deposit' if quote.deposit_minor else ''}: read its document "
+                       f"(GET /quotes/{quote.id}/document) and POST /quotes/{quote.id}/sign.",
+                       {"reason": "signature_required"})
     return accepted(uow, caller, quote)
 
 
@@ -216,7 +223,8 @@ def view(quote: Quote, caller: CallerContext, history: bool = True) -> dict:
            "created_at": _iso(quote.created_at), "sent_at": _iso(quote.sent_at),
            "decided_at": _iso(quote.decided_at), "booked": quote.status == ACCEPTED,
            "deposit": wire_minor(quote.deposit_minor, quote.currency)
-           if show_price and quote.deposit_minor and quote.currency else None}
+           if show_price and quote.deposit_minor and quote.currency else None,
+           "require_signature": bool(quote.require_signature or quote.deposit_minor)}
     if history:
         out["history"] = [{"at": _iso(h.at), "action": h.action, "revision": h.revision,
                            "by": "operator" if h.by_role in ("operator_admin", "dispatcher") else

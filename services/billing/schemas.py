@@ -6,6 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.money import CURRENCY, DecimalString, MoneySchema
+from services.common.esign import SignatureIn, SignatureOut
 from services.common.schemas import PageArgs, Several, StrictSchema
 from services.orders.schemas import OrderFields
 from services.billing.rate_card_schemas import PriceLineIn, PriceOut
@@ -311,6 +312,10 @@ class QuoteSendIn(StrictSchema):
         "description": "A deposit the customer pays by card when signing (at most the total)."})
     deposit_percent = DecimalString(load_default=None, validate=validate.Range(min=0, max=100, min_inclusive=False), metadata={
         "description": "The deposit as a percent of the total (instead of `deposit_amount`)."})
+    require_signature = fields.Boolean(load_default=True, metadata={
+        "description": "The customer accepts only with a signature (`POST /quotes/{id}/sign`); false also "
+                       "allows a plain `POST /quotes/{id}/accept` (a partner's system by API key, say). A "
+                       "quote with a deposit is always signed."})
 
     @validates_schema
     def one_deposit(self, data, **_):
@@ -357,34 +362,23 @@ class QuoteOut(Schema):
     booked = fields.Boolean()
     deposit = fields.Nested(MoneySchema, allow_none=True, metadata={
         "description": "Paid by card when the quote is signed (`POST /quotes/{id}/sign`)."})
+    require_signature = fields.Boolean(metadata={
+        "description": "Accepted only by signing (`POST /quotes/{id}/sign`), not by `POST /quotes/{id}/accept`."})
     history = fields.List(fields.Nested(QuoteHistoryOut))
 
 
-class SignIn(StrictSchema):
-    """Sign and accept a sent quote (services/billing/signatures.py)."""
-    full_name = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={
-        "description": "The signer's full name, as typed."})
-    signature_png = fields.String(required=True, validate=validate.Length(min=1, max=280_000), metadata={
-        "description": "The drawn signature: a PNG (at most 200 kB, 2000x1000 pixels), base64 or a "
-                       "`data:image/png;base64,` URL."})
-    document_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"), metadata={
-        "description": "The `sha256` of the document shown (`GET /quotes/{id}/document`): a quote sent "
-                       "again since is refused (409)."})
-    payment_method = fields.String(load_default=None, validate=[validate.Length(min=1, max=100), _not_a_card_number], metadata={
-        "description": "When the quote asks for a deposit: the card processor's token for the card "
-                       "(the test provider's `tok_visa` ...), never a card number. Declined: 402, "
-                       "and the quote stays unaccepted."})
+class SignIn(SignatureIn):
+    """Sign and accept a sent quote (services/billing/signatures.py); the document is the quote's
+    PDF (`GET /quotes/{id}/document`): a quote sent again since is refused (409)."""
+    payment_method = card_token(
+        "When the quote asks for a deposit: the card processor's token for the card "
+        "(the test provider's `tok_visa` ...), never a card number. Declined: 402, "
+        "and the quote stays unaccepted.")
 
 
-class SignatureOut(Schema):
+class QuoteSignatureOut(SignatureOut):
     quote_id = fields.String()
     revision = fields.Integer()
-    document_sha256 = fields.String()
-    full_name = fields.String()
-    signed_by = fields.String(allow_none=True)
-    signed_at = fields.String()
-    origin_network = fields.String(allow_none=True, metadata={"description": "The signer's IP network (/24, /48)."})
-    user_agent = fields.String(allow_none=True, metadata={"description": "The signer's browser family."})
     deposit = fields.Nested(MoneySchema, allow_none=True, metadata={
         "description": "The deposit charged when signing: kept as account credit, used on the next invoices."})
     card = fields.Dict(allow_none=True, metadata={"description": "The card charged: brand and last 4 digits."})
@@ -395,7 +389,7 @@ class QuoteDocumentOut(Schema):
     revision = fields.Integer()
     sha256 = fields.String(metadata={"description": "SHA-256 of the PDF (`GET /quotes/{id}/document.pdf`)."})
     size = fields.Integer()
-    signature = fields.Nested(SignatureOut, allow_none=True)
+    signature = fields.Nested(QuoteSignatureOut, allow_none=True)
 
 
 class PricePreviewIn(StrictSchema):

@@ -6,12 +6,11 @@ the signature, so a quote sent again (a new revision, a new document) cannot be 
 what was shown before (409). The signature record keeps the typed full name, the drawn signature
 (a PNG, size-limited and checked to be one), who signed, when, and a coarse origin: the
 caller's IP network (/24 for IPv4, /48 for IPv6) and browser family - never the full address or
-user-agent string.
+user-agent string. Those checks are services/common/esign.py's, shared with the operator's terms
+and rental contracts.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from typing import Callable
 
@@ -21,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from services.common.caller import CUSTOMER_ROLES, PAYERS, CallerContext
 from services.common.db import UnitOfWork, utcnow
-from services.common.errors import Conflict, NotFound, PaymentDeclined, ServiceUnavailable, ValidationFailed
+from services.common.esign import pdf_file, signer
+from services.common.errors import Conflict, Forbidden, NotFound, PaymentDeclined, ServiceUnavailable, ValidationFailed
 from services.common.money import from_minor, wire_minor
 from services.common.scoping import get_owned
 from services.billing import accounts, ledger, payments, quotes
@@ -29,64 +29,6 @@ from services.billing.models import Quote, QuoteDocument, QuoteSignature, new_id
 from services.billing.providers.base import ProviderError, ProviderTimeout, ProviderUnavailable
 
 Render = Callable[[dict, dict, dict | None], bytes]
-
-
-def decode_png(text: str) -> bytes:
-    """The drawn signature as sent: base64, optionally as the canvas's ``data:image/png;base64,`` URL."""
-    text = text.removeprefix("data:image/png;base64,")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationFailed.of({"signature_png": ["Send the drawn signature as a base64 PNG."]}) from None
-
-
-def check_png(data: bytes) -> bytes:
-    """The drawn signature: a PNG no larger than MAX_SIGNATURE_BYTES and MAX_SIGNATURE_PIXELS,
-    that decodes, and is not blank. Anything else is a 422."""
-    def refuse(why: str):
-        return ValidationFailed.of({"signature_png": [why]})
-
-    if len(data) > MAX_SIGNATURE_BYTES:
-        raise refuse(f"The drawn signature is larger than {MAX_SIGNATURE_BYTES // 1000} kB.")
-    if not data.startswith(PNG_MAGIC):
-        raise refuse("The drawn signature must be a PNG image.")
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format != "PNG" or image.width > MAX_SIGNATURE_PIXELS[0] or image.height > MAX_SIGNATURE_PIXELS[1]:
-                raise refuse(f"The drawn signature must be a PNG of at most "
-                             f"{MAX_SIGNATURE_PIXELS[0]}x{MAX_SIGNATURE_PIXELS[1]} pixels.")
-            image.load()
-            extrema = image.convert("LA").getextrema()
-    except ValidationFailed:
-        raise
-    except Exception:
-        raise refuse("The drawn signature is not a readable PNG image.") from None
-    (low, high), (_, alpha_high) = extrema
-    if alpha_high == 0 or low == high:
-        raise refuse("The drawn signature is empty: draw your signature.")
-    return data
-
-
-def coarse_network(address: str | None) -> str | None:
-    """The caller's network, not its address: 203.0.113.7 -> 203.0.113.0/24, an IPv6 address -> its /48."""
-    try:
-        ip = ipaddress.ip_address((address or "").strip())
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
-
-
-def browser_family(user_agent: str | None) -> str | None:
-    if not user_agent:
-        return None
-    for mark, family in _BROWSERS:
-        if mark in user_agent:
-            return family
-    return "Other"
 
 
 def _owned_quote(session: Session, caller: CallerContext, quote_id: str, lock: bool = False) -> Quote:
@@ -144,10 +86,8 @@ def sign(uow: UnitOfWork, caller: CallerContext, quote_id: str, data: dict, orig
                        {"revision": quote.revision, "document_sha256": shown.sha256 if shown else None})
     signed = signer(data, origin)
     record = QuoteSignature(id=new_id(), quote_id=quote.id, customer_id=quote.customer_id, revision=quote.revision,
-                            document_sha256=shown.sha256, full_name=full_name, signature_png=png,
-                            signed_by=caller.user_id, signed_at=utcnow(),
-                            origin_network=coarse_network(origin.get("ip")),
-                            user_agent=browser_family(origin.get("user_agent")))
+                            document_sha256=shown.sha256, signed_by=caller.user_id, signed_at=utcnow(), **signed)
+    full_name = signed["full_name"]
     if quote.deposit_minor:
         if caller.role not in PAYERS:
             raise Forbidden(f"Quote {quote.number} asks for a deposit, and paying is for your company's "
@@ -235,15 +175,10 @@ def signed_pdf(session: Session, caller: CallerContext, quote_id: str, render: R
     found = record(session, caller, quote_id)
     quote = _owned_quote(session, caller, quote_id)
     content = render(pdf_view(session, quote, caller), branding, {**signature_view(found, quote.currency), "png": found.signature_png})
-    return _file(f"quote-{quote.number}-signed.pdf", content)
+    return pdf_file(f"quote-{quote.number}-signed.pdf", content)
 
 
 def document_file(uow: UnitOfWork, caller: CallerContext, quote_id: str, render: Render, branding: dict) -> dict:
     row = document(uow, caller, quote_id, render, branding)
     number = uow.session.get(Quote, row.quote_id).number
-    return _file(f"quote-{number}-r{row.revision}.pdf", row.content)
-
-
-def _file(filename: str, content: bytes) -> dict:
-    """RPC bodies are JSON: the PDF travels base64-encoded; the gateway sends the bytes."""
-    return {"filename": filename, "content_type": "application/pdf", "base64": base64.b64encode(content).decode()}
+    return pdf_file(f"quote-{number}-r{row.revision}.pdf", row.content)

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import BigId, service_base, utcnow
+from services.common.esign import SignatureColumns, StoredPdfColumns
 
 Base = service_base()
 
@@ -200,3 +201,26 @@ class ExternalIdentity(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TermsVersion(StoredPdfColumns, Base):
+    """One version of the operator's terms, as uploaded (a PDF in the blob store): the SHA-256 of
+    its bytes is what a customer's admin signs against (services/identity/terms.py)."""
+
+    __tablename__ = "terms_versions"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    uploaded_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class TermsSignature(SignatureColumns, Base):
+    """A customer's acceptance of one version of the terms, signed by one of its admins: the typed
+    name, the drawn signature (PNG), who, when, from where (coarse) and the hash signed."""
+
+    __tablename__ = "terms_signatures"
+    __table_args__ = (UniqueConstraint("customer_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(ForeignKey("terms_versions.version"), index=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 from marshmallow.utils import get_value
 
-from services.common.schemas import MAX_PAGE, StrictSchema
+from services.common.caller import CUSTOMER_BOOKER, CUSTOMER_PEOPLE
+from services.common.esign import SignatureOut
+from services.common.money import MoneySchema
+from services.common.schemas import MAX_PAGE, PageArgs, StrictSchema
 
 LOCATION_SHARING = ("exact", "approximate", "none")
 
@@ -362,3 +365,51 @@ class TwoFactorDisableIn(StrictSchema):
 class TwoFactorStatus(Schema):
     enabled = fields.Boolean(required=True)
     recovery_codes = fields.List(fields.String(), metadata={"description": "Shown this once."})
+
+
+# --- the operator's terms (services/identity/terms.py) --------------------------------------------
+class TermsVersionOut(Schema):
+    version = fields.Integer()
+    sha256 = fields.String(metadata={"description": "The SHA-256 of the PDF's bytes: what a signature is given against."})
+    size = fields.Integer()
+    pages = fields.Integer()
+    filename = fields.String(allow_none=True)
+    uploaded_at = fields.String()
+    uploaded_by = fields.String(allow_none=True)
+
+
+class TermsSignatureOut(SignatureOut):
+    customer_id = fields.String()
+    customer_name = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+class TermsOut(Schema):
+    current = fields.Nested(TermsVersionOut, allow_none=True, metadata={
+        "description": "The current version (null: the operator has published no terms)."})
+    signature = fields.Nested(TermsSignatureOut, allow_none=True, metadata={
+        "description": "Your company's signature of the current version (null: not signed)."})
+    must_sign = fields.Boolean(metadata={"description": "Your company has not signed the current version."})
+
+
+class TermsVersionCountOut(TermsVersionOut):
+    signatures = fields.Integer(metadata={"description": "How many companies signed this version."})
+
+
+class TermsAdminOut(Schema):
+    current = fields.Nested(TermsVersionOut, allow_none=True)
+    versions = fields.List(fields.Nested(TermsVersionCountOut))
+    customers = fields.Integer(metadata={"description": "Active customers (each should sign the current version)."})
+
+
+class TermsSignatureListArgs(PageArgs):
+    version = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
+    customer_id = fields.String(validate=validate.Length(max=36))
+
+
+class SignedTermsArgs(StrictSchema):
+    customer_id = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "Operator staff: the customer whose signed terms to show."})
+    version = fields.Integer(validate=validate.Range(min=1, max=1_000_000), metadata={
+        "description": "A version signed before (default: the latest the company signed)."})
+    download = fields.String(validate=validate.OneOf(["0", "1"]), metadata={"description": "1: as an attachment."})

@@ -8,9 +8,12 @@ from services.common.entrypoints import rpc
 from services.common.schemas import PageArgs, dump, load
 from services.common.service import PortalService
 from services.identity import (accounts, activation, api_keys, audit, branding, customers, drivers,
-                               invites, mailer, onboarding, resets, sessions, sso, two_factor,
+                               invites, mailer, onboarding, resets, sessions, sso, terms, two_factor,
                                users)
 from services.identity.models import Base
+from services.identity.schemas import UserPatch
+from services.identity.schemas import SignedTermsArgs, TermsSignatureListArgs
+from services.common.esign import DocumentUploadIn, SignatureIn
 from services.identity.schemas import (AcceptInviteIn, ApiKeyIn, AuditArgs, BrandingIn, ClaimIn,
                                        CustomerSelfPatch, DriverIn, InvitesIn, LoginIn, MePatch,
                                        LogoUploadIn, NewUserIn, OperatorSettings, PasswordResetConfirmIn,
@@ -88,6 +91,36 @@ class Service(PortalService):
     @rpc
     def remove_branding_logo(self) -> dict:
         return branding.remove_logo(self.db, self.caller)
+
+    # --- the operator's terms (customers' admins sign each version) ------------------------------
+    @rpc
+    def get_terms(self) -> dict:
+        return terms.status(self.db.session, self.caller)
+
+    @rpc
+    def terms_document(self) -> dict:
+        return terms.document(self.db.session, self.caller)
+
+    @rpc
+    def sign_terms(self, payload: dict, origin: dict | None = None) -> dict:
+        return terms.sign(self.db, self.caller, load(SignatureIn, payload), origin or {})
+
+    @rpc
+    def signed_terms_pdf(self, args: dict | None = None) -> dict:
+        data = load(SignedTermsArgs, args or {})
+        return terms.signed_pdf(self.db.session, self.caller, data.get("customer_id"), data.get("version"))
+
+    @rpc
+    def upload_terms(self, upload: dict) -> dict:
+        return terms.upload(self.db, self.caller, load(DocumentUploadIn, upload))
+
+    @rpc
+    def admin_terms(self) -> dict:
+        return terms.admin_view(self.db.session, self.caller)
+
+    @rpc
+    def list_terms_signatures(self, args: dict | None = None) -> dict:
+        return terms.signatures(self.db.session, self.caller, load(TermsSignatureListArgs, args or {}))
 
     @rpc
     def sso_sign_in(self, provider: str, subject: str, email: str | None, email_verified: bool,

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common.db import BigId, service_base, utcnow
+from services.common.esign import SignatureColumns, StoredPdfColumns
 
 Base = service_base()
 
@@ -533,3 +534,30 @@ class RecurringRun(Base):
     order_id: Mapped[str | None] = mapped_column(String(36))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RentalDocument(StoredPdfColumns, Base):
+    """The contract PDF the operator attached to a rental contract (the file in the blob store),
+    one row per attachment: the newest ``version`` is the one to sign (services/orders/rental_signing.py)."""
+
+    __tablename__ = "rental_documents"
+    __table_args__ = (UniqueConstraint("contract_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("rental_contracts.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int]
+    attached_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attached_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class RentalSignature(SignatureColumns, Base):
+    """The customer's signature of one attached contract document: the typed name, the drawn
+    signature (PNG), who, when, from where (coarse) and the hash of the document signed."""
+
+    __tablename__ = "rental_signatures"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    document_id: Mapped[str] = mapped_column(ForeignKey("rental_documents.id", ondelete="CASCADE"), unique=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("rental_contracts.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)

@@ -12,6 +12,7 @@ from services.common.db import UnitOfWork, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.schemas import dump
 from services.orders.booking import customer_settings
+from services.orders import rental_signing
 from services.common.scoping import paged
 from services.orders.models import CallOff, Order, RentalContract, RentalItem
 from services.common.scoping import get_owned, owned
@@ -44,6 +45,7 @@ def view(session: Session, contract: RentalContract) -> dict:
     body["items"] = [{"id": i.id, "item": i.item, "description": i.description, "quantity_out": i.quantity_out,
                       "since": i.since, "pending_call_off": pending.get(i.id, 0)} for i in contract.items]
     body["call_offs"] = call_offs
+    body["document"] = rental_signing.document_view(session, contract)
     return dump(RentalContractOut, body)
 
 

@@ -7,6 +7,7 @@ from datetime import timezone
 from marshmallow import (INCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate,
                          validates_schema)
 
+from services.common.esign import SignatureOut
 from services.common.money import MoneySchema
 from services.common.schemas import MAX_PAGE, PageArgs, StrictSchema
 
@@ -822,6 +823,20 @@ class CallOffOut(Schema):
     reason = fields.String(allow_none=True)
 
 
+class RentalSignatureOut(SignatureOut):
+    contract_id = fields.String()
+
+
+class RentalDocumentOut(Schema):
+    version = fields.Integer(metadata={"description": "1 for the first document attached; each new one counts up."})
+    sha256 = fields.String(metadata={"description": "The SHA-256 of the PDF's bytes: what a signature is given against."})
+    size = fields.Integer()
+    pages = fields.Integer()
+    filename = fields.String(allow_none=True)
+    attached_at = fields.String()
+    signature = fields.Nested(RentalSignatureOut, allow_none=True, metadata={"description": "Null: not signed yet."})
+
+
 class RentalContractOut(Schema):
     id = fields.String()
     customer_id = fields.String()
@@ -833,6 +848,8 @@ class RentalContractOut(Schema):
     ends_on = fields.Date(allow_none=True)
     items = fields.List(fields.Nested(RentalItemOut))
     call_offs = fields.List(fields.Nested(CallOffOut))
+    document = fields.Nested(RentalDocumentOut, allow_none=True, metadata={
+        "description": "The contract document to sign (`GET /rentals/{id}/document.pdf`); null: none attached."})
 
 
 class RentalListArgs(PageArgs):

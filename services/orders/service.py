@@ -9,7 +9,9 @@ from services.common.service import PortalService
 from services.common.service_rpc import ServiceRpc
 from services.orders import (booking, conversations, customers, dispatch, documents, emissions, etas,
                              imports, lifecycle, listing, places, pricing, quotes, rentals)
-from services.orders import exceptions, import_mappings
+from services.orders import approval, exceptions, import_mappings
+from services.orders import rental_signing
+from services.common.esign import DocumentUploadIn, SignatureIn
 from services.orders.schemas import DeliveryChangeIn, ExceptionListArgs
 from services.orders.models import Base
 from nameko.timer import timer
@@ -361,6 +363,27 @@ class Service(PortalService):
     def decide_call_off(self, call_off_id: str, payload: dict) -> dict:
         data = load(DecisionIn, payload)
         return rentals.decide_call_off(self.db, self.caller, call_off_id, data["accept"], data.get("reason"))
+
+    # --- signing a rental contract's document -------------------------------------------------
+    @rpc
+    def attach_rental_document(self, contract_id: str, upload: dict) -> dict:
+        return rental_signing.attach(self.db, self.caller, contract_id, load(DocumentUploadIn, upload))
+
+    @rpc
+    def rental_document(self, contract_id: str) -> dict:
+        return rental_signing.document_file(self.db.session, self.caller, contract_id)
+
+    @rpc
+    def sign_rental(self, contract_id: str, payload: dict, origin: dict | None = None) -> dict:
+        return rental_signing.sign(self.db, self.caller, contract_id, load(SignatureIn, payload), origin or {})
+
+    @rpc
+    def rental_signature(self, contract_id: str) -> dict:
+        return rental_signing.signature(self.db.session, self.caller, contract_id)
+
+    @rpc
+    def signed_rental_pdf(self, contract_id: str) -> dict:
+        return rental_signing.signed_pdf(self.db.session, self.caller, contract_id)
 
     # --- book again and recurring orders ------------------------------------------------------
     @rpc

@@ -150,7 +150,7 @@ def test_a_quote_is_priced_sent_accepted_and_booked(stack, acme, admin_token):
     quote = asked.json()
     sent = post(stack, f"/api/v1/admin/quotes/{quote['id']}/send", {"lines": [
         {"description": "Rotterdam - Amsterdam, all in", "quantity": "1", "unit": "trip",
-         "unit_price": "150.00", "tax_rate": "21"}], "valid_days": 7}, admin_token)
+         "unit_price": "150.00", "tax_rate": "21"}], "valid_days": 7, "require_signature": False}, admin_token)
     assert sent.status_code == 200 and sent.json()["total"]["amount"] == "181.50"
     assert get(stack, "/api/v1/quotes?status=sent", token).json()["total"] >= 1
     accepted = post(stack, f"/api/v1/quotes/{quote['id']}/accept", None, token)

@@ -401,7 +401,7 @@ def test_a_quote_goes_from_request_to_booking(factory):
     assert changed["status"] == "changes_requested"
     resent = call(factory, OPERATOR, "send_quote", asked["id"], {"lines": [
         {"description": "Rotterdam - Amsterdam, all in", "quantity": "1", "unit": "trip",
-         "unit_price": "150.00", "tax_rate": "21"}]})
+         "unit_price": "150.00", "tax_rate": "21"}], "require_signature": False})
     assert resent["revision"] == 2 and resent["total"]["amount"] == "181.50"
     accepted = call(factory, alice, "accept_quote", asked["id"])
     assert accepted["status"] == "accepted" and accepted["booked"]
@@ -415,6 +415,23 @@ def test_a_quote_goes_from_request_to_booking(factory):
         "order_id": order_id, "reference": "Q", "kind": "delivery", "status": "submitted",
         "quote_id": asked["id"], "content": ORDER}))
     assert events(factory, "order.priced")[-1]["data"]["price"]["total"]["amount"] == "181.50"
+
+
+def test_a_quote_is_accepted_unsigned_only_when_the_operator_allows_it_and_never_with_a_deposit(factory):
+    alice = customer(factory)
+    rate_card(factory)
+    asked = call(factory, alice, "request_quote", {"order": ORDER})
+    assert call(factory, OPERATOR, "send_quote", asked["id"], {})["require_signature"] is True     # the default
+    with pytest.raises(Conflict) as refused:
+        call(factory, alice, "accept_quote", asked["id"])
+    assert refused.value.details["reason"] == "signature_required" and "/sign" in refused.value.message
+    deposit = call(factory, OPERATOR, "send_quote", asked["id"], {"require_signature": False, "deposit_percent": "10"})
+    assert deposit["require_signature"] is True and deposit["deposit"]
+    with pytest.raises(Conflict, match="paying its deposit"):
+        call(factory, alice, "accept_quote", asked["id"])
+    assert not events(factory, "quote.accepted")
+    call(factory, OPERATOR, "send_quote", asked["id"], {"require_signature": False})
+    assert call(factory, alice, "accept_quote", asked["id"])["status"] == "accepted"
 
 
 def test_an_expired_quote_cannot_be_accepted_and_filters_say_so(factory):

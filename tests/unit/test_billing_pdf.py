@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from services.billing import pdf_layout
+from services.common import pdf_fonts
 from services.billing.invoice_pdf import render_invoice
 from services.billing.pdf_layout import money
 from services.billing.statement_pdf import render_statement
@@ -221,7 +221,7 @@ def test_markup_in_names_and_text_is_printed_literally():
 
 
 def test_latin_names_render_with_the_embedded_font_when_present():
-    if not os.path.isfile(os.path.join(pdf_layout._DEJAVU_DIR, "DejaVuSans.ttf")):
+    if not os.path.isfile(os.path.join(pdf_fonts._DEJAVU_DIR, "DejaVuSans.ttf")):
         pytest.skip("DejaVu Sans is not installed here")
     name = "Łódź Čapek Őrs Straße Ødegård Zoë"
     data = render_invoice(invoice(customer={**CUSTOMER, "name": name}), BRANDING)
@@ -230,13 +230,13 @@ def test_latin_names_render_with_the_embedded_font_when_present():
 
 
 def test_without_dejavu_helvetica_still_renders_western_latin(monkeypatch, tmp_path):
-    monkeypatch.setattr(pdf_layout, "_DEJAVU_DIR", str(tmp_path))
-    pdf_layout.fonts.cache_clear()
+    monkeypatch.setattr(pdf_fonts, "_DEJAVU_DIR", str(tmp_path))
+    pdf_fonts.fonts.cache_clear()
     try:
         data = render_invoice(invoice(), BRANDING)
     finally:
         monkeypatch.undo()
-        pdf_layout.fonts.cache_clear()
+        pdf_fonts.fonts.cache_clear()
     assert fonts_of(data) <= {"/Helvetica", "/Helvetica-Bold"}
     text = text_of(data)
     assert "Zoë Müller Ødegård GmbH" in text and "Hauptstraße 5" in text

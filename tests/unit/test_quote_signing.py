@@ -8,8 +8,9 @@ import pytest
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
 
-from services.billing import account_credit, signatures
-from services.common.caller import CUSTOMER_USER
+from services.billing import account_credit
+from services.common import esign
+from services.common.caller import CUSTOMER_BOOKER
 from services.common.errors import Conflict, Forbidden, NotFound, PaymentDeclined, ValidationFailed
 from tests.unit import test_billing
 from tests.unit.test_billing import OPERATOR, ORDER, call, customer, events, rate_card
@@ -105,12 +106,12 @@ def test_a_quote_not_shown_as_a_document_or_not_sent_cannot_be_signed(factory):
     b"\x89PNG\r\n\x1a\n" + b"\0" * 40,                       # says PNG, is not one
     png(drawn=False),                                          # blank canvas
     png(width=2500),                                           # too many pixels
-    b"\x89PNG\r\n\x1a\n" + b"\0" * (signatures.MAX_SIGNATURE_BYTES + 1),   # too large
+    b"\x89PNG\r\n\x1a\n" + b"\0" * (esign.MAX_SIGNATURE_BYTES + 1),   # too large
 ])
 def test_the_drawn_signature_must_be_a_small_real_non_blank_png(bad):
     with pytest.raises(ValidationFailed):
-        signatures.check_png(bad)
-    assert signatures.check_png(png()) == png()
+        esign.check_png(bad)
+    assert esign.check_png(png()) == png()
 
 
 def test_a_signature_that_is_not_base64_or_a_name_of_spaces_is_refused(factory):
@@ -125,7 +126,7 @@ def test_a_signature_that_is_not_base64_or_a_name_of_spaces_is_refused(factory):
 def test_only_the_customer_signs_its_own_quote_and_others_see_nothing(factory):
     alice, quote_id = sent_quote(factory)
     document = call(factory, alice, "quote_document", quote_id)
-    bob = customer(factory, "Other Co", role=CUSTOMER_USER)
+    bob = customer(factory, "Other Co", role=CUSTOMER_BOOKER)
     for method, args in (("quote_document", ()), ("quote_document_pdf", ()), ("quote_signature", ()),
                          ("signed_quote_pdf", ()), ("sign_quote", (sign_body(document), ORIGIN))):
         with pytest.raises(NotFound):
@@ -140,7 +141,7 @@ def test_only_the_customer_signs_its_own_quote_and_others_see_nothing(factory):
     ("198.51.100.23", "198.51.100.0/24"), ("2001:db8:1234:5678::1", "2001:db8:1234::/48"),
     ("::ffff:192.0.2.9", "192.0.2.0/24"), ("not an address", None), (None, None)])
 def test_only_the_callers_network_is_kept_not_its_address(address, network):
-    assert signatures.coarse_network(address) == network
+    assert esign.coarse_network(address) == network
 
 
 @pytest.mark.parametrize("agent, family", [
@@ -148,7 +149,7 @@ def test_only_the_callers_network_is_kept_not_its_address(address, network):
     ("Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 Version/18.1 Safari/605.1.15", "Safari"),
     ("Mozilla/5.0 AppleWebKit/537.36 Chrome/131.0 Safari/537.36", "Chrome"), ("Lynx/2.9", "Other"), ("", None)])
 def test_only_the_browser_family_is_kept(agent, family):
-    assert signatures.browser_family(agent) == family
+    assert esign.browser_family(agent) == family
 
 
 def quote_with_deposit(factory, **deposit):

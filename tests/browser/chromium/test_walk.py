@@ -139,7 +139,9 @@ def test_invite_book_import_schedule_drive_watch_and_pay(tabs, stack, mailbox, a
     op.field("Route name").fill(f"Walk {tag}")
     choose(op.field("Driver"), operator_setup["name"])
     op.button("Schedule").click()
-    route = page.locator("section.card").filter(has_text=f"Walk {tag}").first
+    # The route's own section, by its heading: the unassigned orders' card names the route too
+    # (in its Route choice) whenever another test left an order unassigned.
+    route = page.locator("section.route").filter(has=page.get_by_role("heading", name=f"Walk {tag}", exact=True))
     route.wait_for()
     op.check("09-dispatch-scheduled")
     route.get_by_role("button", name="Start route").click()

@@ -6,6 +6,7 @@ import { canBook, isCustomer, isCustomerAdmin, isStaff, session } from '../lib/s
 import { badge, card, errorBox, loading, page } from '../lib/ui.js';
 import { monthlyEmissions } from './emissions.js';
 import { askedText, KIND_TEXT } from './exceptions.js';
+import { termsBanner } from './terms.js';
 
 const SHOWN = 5;
 const ACTIVE = ['submitted', 'scheduled', 'in_transit'];
@@ -215,6 +216,7 @@ async function render({ app }) {
   if (isCustomer()) {
     return page(greeting,
       session.customer ? h('p', { class: 'muted' }, session.customer.name) : null,
+      termsBanner(app),
       h('div', { class: 'grid three dash' },
         dashCard('Active orders', activeOrders),
         dashCard('Delivery problems', deliveryProblems),

@@ -4,5 +4,5 @@ export const MODULES = [
   // 'book' before 'orders': /orders/new must not be read as the order "new".
   'auth', 'home', 'book', 'orders', 'recurring', 'imports', 'quotes', 'invoices', 'rentals',
   'notifications', 'profile', 'admin_customers', 'admin_dispatch', 'admin_billing', 'admin_feedback',
-  'admin_branding', 'admin_emissions',
+  'admin_branding', 'admin_emissions', 'terms',
 ];

@@ -5,7 +5,8 @@
 import { api, href } from '../lib/api.js';
 import { $$, fmt, h, replace } from '../lib/dom.js';
 import { setQuery } from '../lib/router.js';
-import { isStaff } from '../lib/session.js';
+import { canBook, isStaff } from '../lib/session.js';
+import { signDialog } from '../lib/sign_dialog.js';
 import * as ui from '../lib/ui.js';
 import { orderEditor, loadPlaces } from './book.js';
 import { TEST_CARDS, tokenize } from './invoices.js';
@@ -215,136 +216,38 @@ function factsCard(quote, customerName) {
 }
 
 // --- sign and accept -----------------------------------------------------------------------------
-// The signature is a PNG drawn on a canvas (pointer: mouse, pen, finger). Keyboard users (and
-// anyone who prefers) press "Sign with my typed name": the typed name is written onto the canvas
-// in a handwriting-style font and that is the drawn signature sent. The record is the same
-// either way (typed name, image, who, when, network, browser family, document hash).
-const PAD = { width: 600, height: 200 };
-
-function signaturePad() {
-  const canvas = h('canvas', { class: 'signature-pad', width: PAD.width, height: PAD.height, role: 'img',
-    'aria-label': 'Signature area: draw your signature with a mouse, pen or finger' });
-  const ctx = canvas.getContext('2d');
-  let drawing = false;
-  let inked = false;
-  const at = (event) => {
-    const box = canvas.getBoundingClientRect();
-    return [(event.clientX - box.left) * (canvas.width / box.width), (event.clientY - box.top) * (canvas.height / box.height)];
+/** The sign dialog for a quote (lib/sign_dialog.js): resolves with the body of POST
+ * /quotes/{id}/sign, or null when cancelled. A deposit adds the card, tokenised on submit. */
+function quoteSignDialog(quote, shown) {
+  // Accept, sign and pay: the deposit is charged in the same step (declined: nothing is accepted).
+  const card = quote.deposit ? h('fieldset', { class: 'new-card' },
+    h('legend', {}, `Deposit: ${money(quote.deposit)} by card, charged when you sign`),
+    ui.field({ name: 'card_name', label: 'Name on card', required: true, autocomplete: 'cc-name' }),
+    ui.field({ name: 'card_number', label: 'Card number', required: true, autocomplete: 'cc-number',
+      attrs: { inputmode: 'numeric', maxlength: 23 }, hint: `Test cards: ${TEST_CARDS.map(([n, , what]) => `${n} (${what})`).join('; ')}.` }),
+    h('div', { class: 'card-row' },
+      ui.field({ name: 'card_exp', label: 'Expiry (MM/YY)', required: true, autocomplete: 'cc-exp', placeholder: 'MM/YY',
+        attrs: { inputmode: 'numeric', maxlength: 7 } }),
+      ui.field({ name: 'card_cvc', label: 'CVC', required: true, autocomplete: 'cc-csc', attrs: { inputmode: 'numeric', maxlength: 4 } })),
+    h('p', { class: 'muted' }, 'The deposit is kept as credit on your account and used on the order\'s invoice.')) : null;
+  const collect = (formEl) => {
+    const el = formEl.elements;
+    try {
+      return { payment_method: tokenize({ name: el.card_name.value, number: el.card_number.value, exp: el.card_exp.value, cvc: el.card_cvc.value }) };
+    } finally {
+      // The card's details are done with once tokenised (or refused): keep none of them.
+      for (const n of ['card_number', 'card_exp', 'card_cvc']) el[n].value = '';
+    }
   };
-  const reset = () => {
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.lineWidth = 2.5;
-    ctx.lineCap = 'round';
-    ctx.strokeStyle = '#111';
-    ctx.fillStyle = '#111';
-    inked = false;
-  };
-  reset();
-  canvas.addEventListener('pointerdown', (event) => {
-    drawing = true;
-    canvas.setPointerCapture(event.pointerId);
-    ctx.beginPath();
-    ctx.moveTo(...at(event));
-    event.preventDefault();
-  });
-  canvas.addEventListener('pointermove', (event) => {
-    if (!drawing) return;
-    ctx.lineTo(...at(event));
-    ctx.stroke();
-    inked = true;
-  });
-  const stop = () => { drawing = false; };
-  canvas.addEventListener('pointerup', stop);
-  canvas.addEventListener('pointercancel', stop);
-  return {
-    canvas,
-    clear: reset,
-    write(name) {
-      reset();
-      ctx.font = 'italic 48px "Segoe Script", "Brush Script MT", cursive';
-      ctx.textBaseline = 'middle';
-      ctx.fillText(name, 20, canvas.height / 2, canvas.width - 40);
-      inked = true;
-    },
-    inked: () => inked,
-    png: () => canvas.toDataURL('image/png'),
-  };
-}
-
-/** The sign dialog: resolves with the body of POST /quotes/{id}/sign, or null when cancelled. */
-function signDialog(quote, shown) {
-  return new Promise((resolve) => {
-    let result = null;
-    const pad = signaturePad();
-    const nameId = `sign-name-${quote.id}`;
-    const agreeId = `sign-agree-${quote.id}`;
-    const name = h('input', { id: nameId, name: 'full_name', type: 'text', required: true, maxlength: 200, autocomplete: 'name' });
-    const agree = h('input', { id: agreeId, name: 'agree', type: 'checkbox', required: true });
-    const alert = h('p', { class: 'form-alert', role: 'alert', hidden: true });
-    const say = (text) => {
-      alert.textContent = text;
-      alert.hidden = false;
-    };
-    const pdf = href(`/quotes/${quote.id}/document.pdf`);
-    // Accept, sign and pay: the deposit is charged in the same step (declined: nothing is accepted).
-    const card = quote.deposit ? h('fieldset', { class: 'new-card' },
-      h('legend', {}, `Deposit: ${money(quote.deposit)} by card, charged when you sign`),
-      ui.field({ name: 'card_name', label: 'Name on card', required: true, autocomplete: 'cc-name' }),
-      ui.field({ name: 'card_number', label: 'Card number', required: true, autocomplete: 'cc-number',
-        attrs: { inputmode: 'numeric', maxlength: 23 }, hint: `Test cards: ${TEST_CARDS.map(([n, , what]) => `${n} (${what})`).join('; ')}.` }),
-      h('div', { class: 'card-row' },
-        ui.field({ name: 'card_exp', label: 'Expiry (MM/YY)', required: true, autocomplete: 'cc-exp', placeholder: 'MM/YY',
-          attrs: { inputmode: 'numeric', maxlength: 7 } }),
-        ui.field({ name: 'card_cvc', label: 'CVC', required: true, autocomplete: 'cc-csc', attrs: { inputmode: 'numeric', maxlength: 4 } })),
-      h('p', { class: 'muted' }, 'The deposit is kept as credit on your account and used on the order\'s invoice.')) : null;
-    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': `sign-title-${quote.id}` });
-    const formEl = h('form', { class: 'form', novalidate: true },
-      h('p', {}, `You accept quote ${quote.number} (revision ${shown.revision}) for ${money(quote.total)}: the order is booked at that price. `,
-        h('a', { href: pdf, target: '_blank', rel: 'noopener' }, 'Read the quote (PDF)')),
-      h('p', { class: 'muted' }, `Document fingerprint (SHA-256): ${shown.sha256.slice(0, 16)}…`),
-      h('div', { class: 'field' }, h('label', { for: nameId }, 'Your full name'), name),
-      h('div', { class: 'field' },
-        h('span', { class: 'label' }, 'Your signature'),
-        pad.canvas,
-        h('div', { class: 'actions' },
-          h('button', { type: 'button', onclick: () => {
-            if (!name.value.trim()) { say('Type your full name first.'); name.focus(); return; }
-            pad.write(name.value.trim());
-          } }, 'Sign with my typed name'),
-          h('button', { type: 'button', onclick: () => pad.clear() }, 'Clear the signature'))),
-      card,
-      h('div', { class: 'field checkbox' }, agree, h('label', { for: agreeId }, 'I have read this quote and accept it with my electronic signature.')),
-      alert,
-      h('div', { class: 'actions' },
-        h('button', { type: 'submit', class: 'primary' }, 'Sign and accept'),
-        h('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel')));
-    formEl.addEventListener('submit', (event) => {
-      event.preventDefault();
-      const problem = !name.value.trim() ? 'Type your full name.'
-        : !pad.inked() ? 'Draw your signature, or press "Sign with my typed name".'
-          : !agree.checked ? 'Tick the box to confirm you accept the quote.' : null;
-      if (problem) { say(problem); return; }
-      result = { full_name: name.value.trim(), signature_png: pad.png(), document_sha256: shown.sha256 };
-      if (card) {
-        const el = formEl.elements;
-        try {
-          result.payment_method = tokenize({ name: el.card_name.value, number: el.card_number.value, exp: el.card_exp.value, cvc: el.card_cvc.value });
-        } catch (error) {
-          result = null;
-          ui.showErrors(formEl, error);
-          return;
-        } finally {
-          // The card's details are done with once tokenised (or refused): keep none of them.
-          for (const n of ['card_number', 'card_exp', 'card_cvc']) el[n].value = '';
-        }
-      }
-      dlg.close();
-    });
-    dlg.append(h('h2', { id: `sign-title-${quote.id}` }, 'Sign and accept'), formEl);
-    dlg.addEventListener('close', () => { resolve(result); dlg.remove(); });
-    document.body.append(dlg);
-    dlg.showModal();
-    name.focus();
+  return signDialog({
+    title: 'Sign and accept',
+    intro: `You accept quote ${quote.number} (revision ${shown.revision}) for ${money(quote.total)}: the order is booked at that price.`,
+    documentUrl: href(`/quotes/${quote.id}/document.pdf`),
+    documentLabel: 'Read the quote (PDF)',
+    sha256: shown.sha256,
+    agree: 'I have read this quote and accept it with my electronic signature.',
+    submit: 'Sign and accept',
+    extra: card ? { node: card, collect } : null,
   });
 }
 
@@ -378,7 +281,7 @@ function customerActions(quote, app) {
   if (quote.status === 'sent') {
     buttons.push(ui.action(quote.deposit ? 'Sign, accept and pay the deposit' : 'Sign and accept', async () => {
       const shown = await api(`${path}/document`);
-      const signed = await signDialog(quote, shown);
+      const signed = await quoteSignDialog(quote, shown);
       if (!signed) return;
       try {
         await api(`${path}/sign`, { method: 'POST', body: signed });
@@ -513,6 +416,9 @@ function sendForm(quote, app) {
           ui.field({ name: 'deposit_amount', label: 'Deposit on signing (amount)', attrs: { inputmode: 'decimal' },
             hint: 'Charged by card when the customer signs; left empty, no deposit.' }),
           ui.field({ name: 'deposit_percent', label: 'Or deposit (% of the total)', attrs: { inputmode: 'decimal' } })),
+        { name: 'require_signature', label: 'The customer accepts by signing', type: 'checkbox',
+          value: quote.require_signature !== false,
+          hint: 'Unticked, a partner\'s system may also accept it by API without a signature. A quote with a deposit is always signed.' },
         { name: 'note', label: 'Note to the customer', type: 'textarea' },
       ],
       onSubmit: async (values) => {

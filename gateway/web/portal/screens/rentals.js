@@ -3,6 +3,8 @@
 import { api, ApiError, get, href, post } from '../lib/api.js';
 import { fmt, h } from '../lib/dom.js';
 import { action, badge, card, field, page, table, toast } from '../lib/ui.js';
+import { canBook } from '../lib/session.js';
+import { signDialog } from '../lib/sign_dialog.js';
 import { filterTabs, formDialog } from './invoices.js';
 import { customerNames, customerPicker } from './admin_billing.js';
 
@@ -43,6 +45,45 @@ function callOffColumns(index, { customers } = {}) {
 }
 
 // --- the customer's rentals -------------------------------------------------------------------
+/**
+ * The contract document the operator attached (services/orders/rental_signing.py): read it, sign
+ * it (an admin or a booker; a viewer reads only), and the signature once signed.
+ */
+function contractDocument(c, app) {
+  const doc = c.document;
+  if (!doc) return null;
+  const read = h('a', { href: href(`/rentals/${c.id}/document.pdf`), target: '_blank', rel: 'noopener' }, 'Read the contract (PDF)');
+  if (doc.signature) {
+    const s = doc.signature;
+    return h('div', { class: 'rental-document' },
+      h('p', {}, `Contract signed by ${s.full_name} on ${fmt.dateTime(s.signed_at)}. `,
+        h('a', { href: href(`/rentals/${c.id}/signed.pdf`, { download: 1 }), download: `rental-contract-${c.number}-signed.pdf` }, 'Download the signed contract')));
+  }
+  const sign = canBook() ? action('Sign the contract', async () => {
+    const body = await signDialog({
+      title: 'Sign the contract',
+      intro: `Rental contract ${c.number} (document version ${doc.version}): you sign it for your company.`,
+      documentUrl: href(`/rentals/${c.id}/document.pdf`),
+      documentLabel: 'Read the contract (PDF)',
+      sha256: doc.sha256,
+      agree: 'I have read this contract and sign it with my electronic signature.',
+      submit: 'Sign the contract',
+    });
+    if (!body) return;
+    try {
+      await api(`/rentals/${c.id}/sign`, { method: 'POST', body });
+    } catch (error) {
+      if (error.status === 409) app.refresh();     // another document attached meanwhile: show it
+      throw error;
+    }
+    toast(`Rental contract ${c.number} signed.`);
+    app.refresh();
+  }, { class: 'primary' }) : null;
+  return h('div', { class: 'rental-document' },
+    h('p', {}, h('strong', {}, 'The contract waits for your signature. '), read),
+    sign ? h('div', { class: 'actions' }, sign) : null);
+}
+
 /**
  * Ask for the selected items to go off rent: one dialog, one request per contract (the API's
  * call-off belongs to one contract). Field names follow the dialog's own line numbers, and the
@@ -130,6 +171,7 @@ async function customerRentals({ app }) {
       h('dt', {}, 'On rent since'), h('dd', {}, fmt.date(c.starts_on)),
       h('dt', {}, 'Ends'), h('dd', {}, c.ends_on ? fmt.date(c.ends_on) : 'Open-ended'),
       c.order_id ? [h('dt', {}, 'Order'), h('dd', {}, h('a', { href: `/orders/${c.order_id}` }, 'View order'))] : null),
+    contractDocument(c, app),
     table({
       columns: [
         { label: 'Select', render: (i) => {
@@ -161,6 +203,36 @@ async function customerRentals({ app }) {
 }
 
 // --- the operator's rentals -------------------------------------------------------------------
+/** The contract PDF for the customer to sign: its state, and attaching one (or another). */
+function attachColumn(c, app) {
+  const doc = c.document;
+  const state = !doc ? 'None attached'
+    : doc.signature ? `v${doc.version}, signed by ${doc.signature.full_name} ${fmt.date(doc.signature.signed_at)}`
+      : `v${doc.version}, waiting for the customer's signature`;
+  return h('div', {},
+    h('span', {}, state, ' '),
+    doc?.signature ? h('a', { href: href(`/rentals/${c.id}/signed.pdf`, { download: 1 }) }, 'Signed PDF') : null,
+    action(doc ? 'Attach another' : 'Attach contract PDF', async () => {
+      const ok = await formDialog({
+        title: `Contract document for ${c.number}`,
+        text: 'The customer signs this PDF. Attaching another replaces it: the customer signs again.',
+        submit: 'Attach',
+        fields: [{ name: 'file', label: 'Contract (PDF)', type: 'file', required: true, attrs: { accept: 'application/pdf' }, hint: 'At most 10 MB.' }],
+        onSubmit: async (vals) => {
+          if (!vals.file) throw new ApiError(422, { error: { message: 'Choose the PDF.', details: { fields: { file: ['Choose a PDF file.'] } } } });
+          const data = new FormData();
+          data.append('file', vals.file);
+          await api(`/admin/rentals/${c.id}/document`, { method: 'POST', form: data });
+          return true;
+        },
+      });
+      if (ok) {
+        toast(`Contract document attached to ${c.number}.`);
+        app.refresh();
+      }
+    }));
+}
+
 const CALL_OFF_TABS = [['requested', 'To handle'], ['confirmed', 'Confirmed'], ['declined', 'Declined'], ['all', 'All']];
 
 async function staffRentals({ query: q, app }) {
@@ -222,6 +294,7 @@ async function staffRentals({ query: q, app }) {
           `${i.item}${i.description ? ` (${i.description})` : ''}: ${i.quantity_out} out since ${fmt.date(i.since)}`,
           i.pending_call_off ? `, ${i.pending_call_off} asked off` : ''))) },
         { label: 'Status', render: (c) => badge(c.status) },
+        { label: 'Contract document', render: (c) => attachColumn(c, app) },
       ],
       rows: list,
     }))) : card('Contracts', h('p', { class: 'empty' }, 'No rental contracts. A delivered rental order opens one.')));
