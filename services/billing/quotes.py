@@ -43,6 +43,22 @@ def _event(uow: UnitOfWork, event_type: str, quote: Quote, **extra) -> None:
     uow.emit(event_type, data, customer_id=quote.customer_id)
 
 
+def own_site(caller: CallerContext, content: dict | None) -> dict | None:
+    """A user limited to sites asks for quotes for one of its sites (the booking it becomes must
+    be one it sees). Billing keeps no list of the customer's sites: the caller's own, spelled as
+    identity keeps them, are enough to check and to spell the code; orders checks the rest when
+    it books."""
+    if caller.sites is None or content is None:
+        return content
+    given = str(content.get("site") or "").strip()
+    code = {site.casefold(): site for site in caller.sites}.get(given.casefold())
+    if code is None:
+        raise ValidationFailed.of({"order": {"site": [
+            f"{'Required' if not given else 'Not one of your sites'}: you ask for these sites only: "
+            f"{', '.join(caller.sites)}."]}})
+    return {**content, "site": code}
+
+
 def request(uow: UnitOfWork, caller: CallerContext, data: dict) -> dict:
     """A customer asks for a quote (an operator may open one for a customer too). The rate
     card's price is worked out at once as the operator's starting point; the customer sees a
@@ -51,7 +67,7 @@ def request(uow: UnitOfWork, caller: CallerContext, data: dict) -> dict:
     if customer_id is None:
         raise ValidationFailed.of({"customer_id": ["Name the customer the quote is for."]})
     accounts.get(uow.session, customer_id)
-    content = data["order"]
+    content = own_site(caller, data["order"])
     suggested = rate_cards.price_content(uow.session, customer_id, content)
     now = utcnow()
     quote = Quote(number=next_number(uow.session, "quote", now), customer_id=customer_id, status=REQUESTED, revision=0,
@@ -172,7 +188,7 @@ def request_changes(uow: UnitOfWork, caller: CallerContext, quote_id: str, data:
                        f"asked for on a sent quote.", {"status": _status(quote, utcnow())})
     quote.status, quote.message = CHANGES, data["message"]
     if data.get("order"):
-        quote.content = data["order"]
+        quote.content = own_site(caller, data["order"])
     _history(quote, "changes_requested", caller, data["message"])
     _event(uow, "quote.changes_requested", quote)
     return view(quote, caller)

@@ -16,17 +16,27 @@ from services.common.caller import SERVICE, CallerContext
 from services.common.db import UnitOfWork, utcnow
 from services.common.errors import ValidationFailed
 from services.common.schemas import load
-from services.orders import booking, pricing, status
+from services.orders import booking, pricing, sites, status
 from services.orders.models import Order
 from services.orders.schemas import OrderIn
 
 log = logging.getLogger(__name__)
 
 
-def quoted_content(order: dict) -> dict:
-    """The quote's order content, checked as the API checks an order (``OrderIn``)."""
+def quoted_content(session, customer_id: str, order: dict) -> dict:
+    """The quote's order content, checked as the API checks an order (``OrderIn``). A site the
+    customer no longer has (removed since the quote was asked for) is left off, not a booking
+    refused: the customer agreed to the quote, and its admin sees the order unsited."""
     content = load(OrderIn, {k: v for k, v in order.items() if k not in ("submit", "customer_id")})
     content.pop("submit", None)
+    if content.get("site"):
+        try:
+            content["site"] = sites.check_site(booking.customer_settings(session, customer_id),
+                                               CallerContext(role=SERVICE), content["site"])
+        except ValidationFailed:
+            log.warning("quoted site %r is not one of customer %s's sites any more; booked without it",
+                        content["site"], customer_id)
+            content["site"] = None
     return content
 
 
@@ -53,7 +63,7 @@ def book(uow: UnitOfWork, event: dict) -> Order | None:
             return order
         if data.get("order"):
             # Every priced part as quoted; notes only when the quote says something.
-            content = quoted_content(data["order"])
+            content = quoted_content(session, customer_id, data["order"])
             priced = {name: None for name in booking.CONTENT if name != "notes"}
             booking.replace_content(uow, caller, order, {**priced, **content})
         # Not through approval.submit: the customer agreed this price when accepting the quote,
@@ -62,7 +72,7 @@ def book(uow: UnitOfWork, event: dict) -> Order | None:
         pricing.quoted_price(order, data, accepted_at)
         return order
     if data.get("order"):
-        content = quoted_content(data["order"])
+        content = quoted_content(session, customer_id, data["order"])
         content["submit"] = True
         order = booking.create(uow, caller, customer_id, content, source="quote", quote_id=quote_id)
         pricing.quoted_price(order, data, accepted_at)

@@ -209,3 +209,32 @@ def test_an_import_books_each_row_for_the_site_its_column_names(factory, tmp_pat
     finally:
         worker.engine.dispose()
         reset_blob_store()
+
+
+def test_a_quote_asked_for_a_site_is_booked_for_it_and_a_site_gone_since_is_left_off(factory):
+    from tests.unit.test_orders import quote_accepted
+
+    admin = customer(factory, sites=SITES)
+    booker = limited(admin, "Lab-2")
+    service = CallerContext(role="service")
+    for quote_id, site in (("q-lab", "lab-2"), ("q-gone", "Attic")):
+        call(factory, service, "book_accepted_quote", quote_accepted(
+            admin.customer_id, quote_id, order={**delivery(f"PO-{quote_id}"), "site": site},
+            total={"amount": "80.00", "currency": "EUR"}))
+    seen = {o["reference"]: o["site"] for o in call(factory, booker, "list_orders", {})["items"]}
+    assert seen == {"PO-q-lab": "Lab-2"}          # the booker sees the booking its quote became
+    every = {o["reference"]: o["site"] for o in call(factory, admin, "list_orders", {})["items"]}
+    assert every == {"PO-q-lab": "Lab-2", "PO-q-gone": None}    # booked all the same, unsited
+
+
+def test_a_site_limited_user_asks_quotes_for_its_sites_only():
+    from services.billing.quotes import own_site
+
+    booker = CallerContext(role=CUSTOMER_BOOKER, user_id="b", customer_id="c", sites=("HQ", "Lab-2"))
+    assert own_site(booker, {"site": "lab-2", "stops": []})["site"] == "Lab-2"
+    for wrong in ({"stops": []}, {"site": "Attic"}):
+        with pytest.raises(ValidationFailed) as refused:
+            own_site(booker, wrong)
+        assert "HQ, Lab-2" in refused.value.details["fields"]["order"]["site"][0]
+    everyone = CallerContext(role=CUSTOMER_BOOKER, user_id="b", customer_id="c")
+    assert own_site(everyone, {"site": "anything"}) == {"site": "anything"}     # orders checks it at booking

@@ -87,11 +87,11 @@ export function orderEditor({ order = {}, places = [], prefix = '' } = {}) {
   };
   kindField.querySelector('select').addEventListener('change', showKind);
 
-  // The site (cost centre) it is booked for, when the company keeps sites (orders only, not
-  // quote requests): a user limited to some sites picks one of its own, and must.
+  // The site (cost centre) it is booked for, when the company keeps sites (a quote request's
+  // too: the booking it becomes keeps it): a user limited to some sites picks one of its own, and must.
   const mine = session.user?.sites;
-  const sites = prefix ? [] : siteOptions().filter(([code]) => !mine || mine.includes(code));
-  const siteField = sites.length ? ui.field({ name: 'site', label: 'Site', type: 'select', required: !!mine, value: order.site || '',
+  const sites = siteOptions().filter(([code]) => !mine || mine.includes(code));
+  const siteField = sites.length ? ui.field({ name: p('site'), label: 'Site', type: 'select', required: !!mine, value: order.site || '',
     options: mine ? [['', 'Choose a site'], ...sites] : [['', 'No site'], ...sites], hint: 'The site or cost centre this order is booked for.' }) : null;
   const general = ui.card('Order',
     grid(kindField,
