@@ -262,6 +262,11 @@ class ImportData(EventData):
                              metadata={"description": "A file mailed to the customer's import address: its sender."})
 
 
+class TermsData(EventData):
+    version = fields.Integer(required=True, metadata={"description": "The new version's number."})
+    sha256 = fields.String(required=True, metadata={"description": "The SHA-256 of its PDF: what is signed."})
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -285,6 +290,8 @@ CATALOGUE: dict[str, EventType] = {e.name: e for e in (
               "A driver's name, depot or active flag changed (dispatch keeps a copy)."),
     EventType("branding.updated", "identity", BrandingData,
               "The operator changed its name, logo, colours or email footer (null: the default)."),
+    EventType("terms.published", "identity", TermsData,
+              "The operator published a new version of its terms: every customer's admins are asked to sign it."),
     EventType("password_reset.requested", "identity", PasswordResetData,
               "Someone asked for a password reset link (for the email sender; no link inside)."),
     EventType("order.created", "orders", OrderData, "An order was created (draft or submitted)."),

@@ -164,6 +164,7 @@ def upload(uow: UnitOfWork, caller: CallerContext, upload: dict) -> dict:
         raise Conflict("Other terms were uploaded at the same moment: look again and upload once more.") from None
     audit.record(session, caller, "terms.published", target_id=str(row.version),
                  details={"version": row.version, "sha256": sha256})
+    uow.emit("terms.published", {"version": row.version, "sha256": sha256})     # notify asks every admin
     return admin_view(session, caller)
 
 

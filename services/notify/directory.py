@@ -6,7 +6,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from services.common import brand
-from services.common.caller import OPERATOR_ROLES, CallerContext
+from services.common.caller import CUSTOMER_ADMIN, OPERATOR_ROLES, CallerContext
 from services.common.db import upsert_insert
 from services.common.errors import NotFound
 from services.notify.models import BrandCopy, Customer, Follow, OrderFacts, Recipient
@@ -69,6 +69,12 @@ def customer_users(session: Session, customer_id: str) -> list[Recipient]:
     """The reachable portal users of one customer, never anyone else's."""
     return list(session.scalars(select(Recipient).where(
         Recipient.customer_id == customer_id, Recipient.reachable.is_(True))))
+
+
+def every_customer_admin(session: Session) -> list[Recipient]:
+    """The reachable admins of every customer (told of what concerns every customer)."""
+    return list(session.scalars(select(Recipient).where(
+        Recipient.customer_id.is_not(None), Recipient.role == CUSTOMER_ADMIN, Recipient.reachable.is_(True))))
 
 
 def followers(session: Session, customer_id: str | None) -> list[Recipient]:

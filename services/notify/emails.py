@@ -48,7 +48,8 @@ KINDS = TRANSACTIONAL | frozenset({
     "order_submitted", "order_scheduled", "order_out_for_delivery", "order_delivered",
     "order_failed", "order_cancelled", "order_late", "message_posted", "quote_sent",
     "quote_requested", "invoice_issued", "invoice_overdue", "payment_received", "payment_failed",
-    "import_finished", "request_received", "order_approval_requested", "order_approval_decided"})
+    "import_finished", "request_received", "order_approval_requested", "order_approval_decided",
+    "terms_published"})
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ def audience(session: Session, event: dict, notice: notices.Notice) -> list[Reci
             if customer_id else []
     if notice.audience == notices.STAFF:
         return directory.followers(session, customer_id)
+    if notice.audience == notices.EVERY_ADMIN:
+        return directory.every_customer_admin(session)
     if notice.audience == notices.ADMINS:
         admins = [r for r in directory.customer_users(session, customer_id) if r.role == CUSTOMER_ADMIN] \
             if customer_id else []
@@ -68,10 +70,12 @@ def _tell(session: Session, event: dict, notice: notices.Notice, outcome: Outcom
     if not people:
         return
     chosen = preferences.wanting(session, people, event["type"])
-    outcome.notifications += feed.add(session, chosen["in_app"], event, notice)
+    # An event of no one customer (the operator's terms) is each person's own customer's.
+    owners = {person.user_id: event.get("customer_id") or person.customer_id for person in people}
+    outcome.notifications += feed.add(session, chosen["in_app"], event, notice, owners)
     for person in people:
         if person.user_id in chosen["email"]:
             email_queue.enqueue(session, notice.kind, person.email, notice.context, name=person.name,
-                                event_id=event["id"], customer_id=event.get("customer_id"), user_id=person.user_id,
+                                event_id=event["id"], customer_id=owners[person.user_id], user_id=person.user_id,
                                 unsubscribe_url=preferences.unsubscribe_url(person.user_id, event["type"]))
             outcome.emails += 1

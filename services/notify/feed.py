@@ -67,8 +67,9 @@ def mark_all_read(session: Session, caller: CallerContext, before=None) -> dict:
     return {"unread": unread(session, caller)}
 
 
-def add(session: Session, user_ids, event: dict, notice) -> list[Notification]:
-    rows = [Notification(user_id=user_id, customer_id=event.get("customer_id"), event_id=event["id"],
+def add(session: Session, user_ids, event: dict, notice, owners: dict[str, str | None]) -> list[Notification]:
+    """``owners``: each user's customer (the feed row's, which a customer's reads filter by)."""
+    rows = [Notification(user_id=user_id, customer_id=owners.get(user_id), event_id=event["id"],
                          event_type=event["type"], kind=notice.kind, title=notice.title[:300], link=notice.link,
                          subject_id=notice.subject_id) for user_id in sorted(user_ids)]
     session.add_all(rows)

@@ -19,6 +19,7 @@ from services.notify import directory
 from services.notify.models import OrderFacts
 
 CUSTOMER, STAFF, REQUESTER, ADMINS = "customer", "staff", "requester", "admins"
+EVERY_ADMIN = "every_admin"     # the admins of every customer (the operator's terms)
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,10 @@ def _other_events(session: Session, event: dict) -> list[Notice]:
         return [Notice(STAFF, "request_received", title, f"/admin/requests/{data['request_id']}", data["request_id"],
                        {"what": what, "customer_name": customer_name, "order": order,
                         "request_id": data["request_id"]})]
+    if kind == "terms.published":
+        version = data["version"]
+        return [Notice(EVERY_ADMIN, "terms_published", f"New terms to sign: version {version}", "/", str(version),
+                       {"version": version})]
     if kind in ("reschedule.decided", "call_off.decided"):
         what = _CHANGE.get(data.get("kind"), _CHANGE["window"]) if kind.startswith("reschedule") else "call-off"
         link = f"/orders/{data['order_id']}" if data.get("order_id") else "/rentals"

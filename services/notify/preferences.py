@@ -29,6 +29,8 @@ CUSTOMER_DEFAULTS: dict[str, dict[str, bool | None]] = {
     "order.status_changed": {"in_app": True, "email": True},
     # Only a customer's admins are told (notices.ADMINS): an order waits for their approval.
     "order.approval_requested": {"in_app": True, "email": True},
+    # Only customers' admins are told (notices.EVERY_ADMIN): new terms for them to sign.
+    "terms.published": {"in_app": True, "email": True},
     "stop.eta_changed": {"in_app": True, "email": True},
     "message.posted": {"in_app": True, "email": True},
     "document.added": {"in_app": True, "email": None},

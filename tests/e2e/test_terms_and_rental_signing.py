@@ -75,6 +75,13 @@ def test_the_operators_terms_are_signed_by_a_customers_admin(stack, company, adm
     published = upload(stack, "/api/v1/admin/terms", first, admin_token, "put")
     assert published.status_code == 200, published.text
     assert upload(stack, "/api/v1/admin/terms", pdf("Not mine"), admin).status_code == 403
+    version = published.json()["current"]["version"]
+    told = wait_for(lambda: next((n for n in get(stack, "/api/v1/notifications", admin).json()["items"]
+                                  if n["title"].startswith("New terms to sign")), None),
+                    timeout=20, what="the admin's notice of the new terms")
+    assert told["title"].endswith(f"version {version}")
+    assert not [n for n in get(stack, "/api/v1/notifications", booker).json()["items"]
+                if n["title"].startswith("New terms to sign")]                  # admins only
     shown = get(stack, "/api/v1/terms", admin).json()
     assert shown["must_sign"] and shown["current"]["sha256"] == hashlib.sha256(first).hexdigest()
     document = get(stack, "/api/v1/terms/document.pdf", admin)

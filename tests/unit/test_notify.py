@@ -123,6 +123,21 @@ def test_a_user_limited_to_sites_hears_only_of_its_sites_orders(factory):
     assert len(told[everyone.user_id]) == 4
 
 
+def test_new_terms_reach_every_customers_admins_in_their_own_feed(factory):
+    acme, other = customer(factory, "Acme Terms"), customer(factory, "Other Terms")
+    boss = user(factory, acme, "boss@terms-acme.example", role=CUSTOMER_ADMIN)
+    chief = user(factory, other, "chief@terms-other.example", role=CUSTOMER_ADMIN)
+    booker = user(factory, acme, "booker@terms-acme.example")
+    staff(factory)
+    hear(factory, "terms.published", None, {"version": 3, "sha256": "ab" * 32})
+    told = {n.user_id: n.customer_id for n in rows(factory, Notification) if n.event_type == "terms.published"}
+    assert told == {boss.user_id: acme, chief.user_id: other}        # each row in its own customer
+    assert call(factory, boss, "list_notifications", {})["items"][0]["title"] == "New terms to sign: version 3"
+    assert call(factory, booker, "list_notifications", {})["total"] == 0
+    mailed = {e.to_address for e in rows(factory, EmailMessage) if e.kind == "terms_published"}
+    assert mailed == {"boss@terms-acme.example", "chief@terms-other.example"}
+
+
 def test_staff_hear_what_customers_they_follow_ask_and_not_the_rest(factory):
     acme, other = customer(factory, "Acme"), customer(factory, "Other")
     user(factory, acme, "ann@acme.example")

@@ -44,11 +44,13 @@ SAMPLES = {
                                    "card": "Visa ending 4242", "failure_message": "Your card has insufficient funds."}},
     "import_finished": {"import_": {"id": "imp-1", "created": 48, "errors": 2}},
     "request_received": {"what": "reschedule", "customer_name": "Acme Retail", "order": ORDER, "request_id": "r-1"},
+    "terms_published": {"version": 3},
     "webhook_disabled": {"endpoint": {"id": "wh-1", "url": "https://hooks.acme.example/portal"},
                          "reason": "20 deliveries failed in a row", "last_status_code": 503},
 }
 # The link each kind's call to action opens.
-LINKS = {"order_submitted": f"/orders/{ORDER['id']}", "order_approval_requested": f"/orders/{ORDER['id']}",
+LINKS = {"terms_published": "/#terms",
+         "order_submitted": f"/orders/{ORDER['id']}", "order_approval_requested": f"/orders/{ORDER['id']}",
          "order_approval_decided": f"/orders/{ORDER['id']}", "quote_sent": "/quotes/q-1",
          "quote_requested": "/quotes/q-1", "invoice_issued": "/invoices/i-1",
          "invoice_overdue": "/invoices/i-1", "payment_received": "/invoices/i-1", "payment_failed": "/invoices/i-1",

@@ -29,7 +29,7 @@ async function signTerms(current) {
  * (nothing otherwise, and nothing when the terms cannot be read: the rest of the page matters more).
  */
 export function termsBanner(app) {
-  const slot = h('div', { class: 'terms-banner-slot' });
+  const slot = h('div', { class: 'terms-banner-slot', id: 'terms' });     // emails link to /#terms
   if (!isCustomerAdmin()) return slot;
   get('/terms').then((terms) => {
     if (!terms.must_sign) return;
