@@ -122,16 +122,25 @@ def service_base() -> type[DeclarativeBase]:
     return Base
 
 
+# How long a SQLite write waits for the database's lock. The wait is a C sleep that blocks the
+# whole eventlet hub, so the greenthread holding the lock (say, hashing a password off the hub
+# mid-transaction) cannot finish while another waits: a long timeout was a 30 s stall of the
+# whole service (identity, at a demo start). Short, the waiter fails at once with "database is
+# locked": a 503 to retry, an event redelivered, an outbox round tried again. PostgreSQL, as in
+# production, has no such lock.
+SQLITE_BUSY_SECONDS = 2
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             cur.close()
 
         return engine
